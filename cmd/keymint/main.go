@@ -1,0 +1,170 @@
+// Command keymint is the key-lifecycle server.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
+)
+
+var version = "dev"
+
+const usage = `keymint: API-key lifecycle service
+
+Usage:
+  keymint serve [flags]   run the server (keymint serve -h for flags)
+  keymint version         print the version
+`
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "keymint:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stderr)
+	case "version", "--version":
+		fmt.Println(version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func envOr(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", envOr(getenv, "KEYMINT_ADDR", "127.0.0.1:8080"), "listen address (env KEYMINT_ADDR)")
+	db := fs.String("db", envOr(getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
+	logFormat := fs.String("log-format", envOr(getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
+	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
+	if *logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, nil)
+	}
+	log := slog.New(handler)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	rootHash, err := rootToken(ctx, st, getenv("KEYMINT_ROOT_TOKEN"), stderr)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(ctx, api.Config{Store: st, RootTokenHash: rootHash, Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *addrFile != "" {
+		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
+			return err
+		}
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	usageDone := make(chan struct{})
+	go func() { srv.Run(usageCtx, time.Second); close(usageDone) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("keymint listening", "addr", ln.Addr().String(), "db", *db, "version", version)
+
+	select {
+	case err := <-serveErr:
+		stopUsage()
+		<-usageDone
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = hs.Shutdown(shutdownCtx)
+	stopUsage() // flushes last_used_at once more after the last request
+	<-usageDone
+	log.Info("stopped")
+	return err
+}
+
+func openStore(ctx context.Context, dsn string) (store.Store, error) {
+	scheme, rest, _ := strings.Cut(dsn, ":")
+	switch scheme {
+	case "sqlite":
+		if rest == "" {
+			return nil, errors.New("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
+		}
+		return sqlite.Open(ctx, rest)
+	}
+	return nil, fmt.Errorf("--db %q: unsupported database; use sqlite:<path>", dsn)
+}
+
+// rootToken returns the hash of the root token: KEYMINT_ROOT_TOKEN if set,
+// else the one stored at first start; on the very first start without one it
+// generates a token, prints it once and keeps only its hash.
+func rootToken(ctx context.Context, st store.Store, fromEnv string, stderr io.Writer) ([sha256.Size]byte, error) {
+	if fromEnv != "" {
+		return keyformat.Hash(fromEnv), nil
+	}
+	stored, err := st.RootTokenHash(ctx)
+	if err == nil && len(stored) == sha256.Size {
+		return [sha256.Size]byte(stored), nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return [sha256.Size]byte{}, err
+	}
+	token := keyformat.Generate("keymint_root")
+	hash := keyformat.Hash(token)
+	if err := st.SetRootTokenHash(ctx, hash[:]); err != nil {
+		return hash, err
+	}
+	fmt.Fprintf(stderr, "\nGenerated a root token. It is shown only this once; keymint keeps only its hash:\n\n    %s\n\nExport it as KEYMINT_TOKEN for the provider, or set KEYMINT_ROOT_TOKEN to choose your own.\n\n", token)
+	return hash, nil
+}

@@ -1,0 +1,105 @@
+// Package keyformat mints, parses and hashes keymint API keys.
+//
+// A key reads <prefix>_<random><checksum>: the random part is 32 base62
+// characters from crypto/rand (190.5 bits), the checksum is the CRC-32 of
+// everything before it, as 6 base62 characters. The checksum lets verify turn
+// away a mistyped or invented key without a store lookup, and lets secret
+// scanners recognise real keys.
+package keyformat
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"hash/crc32"
+	"regexp"
+	"strings"
+)
+
+const (
+	alphabet     = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	randomLen    = 32 // 32 * log2(62) = 190.5 bits
+	checksumLen  = 6  // 62^6 > 2^32
+	startLen     = 6  // random characters shown in Start
+	HashSize     = sha256.Size
+	maxPrefixLen = 32
+)
+
+// PrefixPattern is what an auth app's key_prefix must match.
+var PrefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+
+// ErrMalformed is returned for anything that is not a well-formed key with a valid checksum.
+var ErrMalformed = errors.New("malformed key")
+
+// ValidPrefix reports whether p can be used as a key prefix.
+func ValidPrefix(p string) bool {
+	return len(p) >= 2 && len(p) <= maxPrefixLen && PrefixPattern.MatchString(p)
+}
+
+// Generate returns a new key with the given prefix.
+func Generate(prefix string) string {
+	var buf [randomLen]byte
+	out := make([]byte, 0, len(prefix)+1+randomLen+checksumLen)
+	out = append(out, prefix...)
+	out = append(out, '_')
+	// Rejection sampling keeps every character uniform: 248 = 4*62.
+	for n := 0; n < randomLen; {
+		if _, err := rand.Read(buf[:]); err != nil {
+			panic("keyformat: crypto/rand failed: " + err.Error())
+		}
+		for _, b := range buf {
+			if b < 248 && n < randomLen {
+				out = append(out, alphabet[b%62])
+				n++
+			}
+		}
+	}
+	return string(appendChecksum(out, crc32.ChecksumIEEE(out)))
+}
+
+func appendChecksum(dst []byte, sum uint32) []byte {
+	var c [checksumLen]byte
+	for i := checksumLen - 1; i >= 0; i-- {
+		c[i] = alphabet[sum%62]
+		sum /= 62
+	}
+	return append(dst, c[:]...)
+}
+
+// Parse checks the shape and checksum of key and returns its prefix.
+// It allocates nothing and never touches a store.
+func Parse(key string) (prefix string, err error) {
+	i := strings.LastIndexByte(key, '_')
+	if i < 2 || i > maxPrefixLen || len(key)-i-1 != randomLen+checksumLen {
+		return "", ErrMalformed
+	}
+	body := key[i+1:]
+	for j := 0; j < len(body); j++ {
+		if !isBase62(body[j]) {
+			return "", ErrMalformed
+		}
+	}
+	sum := crc32.ChecksumIEEE([]byte(key[:len(key)-checksumLen]))
+	var want [checksumLen]byte
+	if string(appendChecksum(want[:0], sum)) != key[len(key)-checksumLen:] {
+		return "", ErrMalformed
+	}
+	return key[:i], nil
+}
+
+func isBase62(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
+}
+
+// Hash is the only form of a key that is stored.
+func Hash(key string) [HashSize]byte { return sha256.Sum256([]byte(key)) }
+
+// Start is the safe-to-log display prefix of a well-formed key: its prefix and
+// the first characters of the random part (leaving 150+ bits unknown).
+func Start(key string) string {
+	i := strings.LastIndexByte(key, '_')
+	if i < 0 || len(key) < i+1+startLen {
+		return ""
+	}
+	return key[:i+1+startLen]
+}

@@ -1,0 +1,185 @@
+// Package store defines keymint's persistent model and the Store interface
+// that every backend implements. storetest holds the conformance suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Key statuses, as reported by the API.
+const (
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+	StatusExpired  = "expired"
+	StatusRevoked  = "revoked"
+)
+
+// Statuses lists every valid status, for filters and validation.
+var Statuses = []string{StatusActive, StatusDisabled, StatusExpired, StatusRevoked}
+
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrRevoked is returned when an operation needs a key that is not revoked.
+	ErrRevoked = errors.New("key is revoked")
+	// ErrIdempotencyRace: another request with the same idempotency key won.
+	ErrIdempotencyRace = errors.New("idempotency key used concurrently")
+)
+
+// LiveKeysError is returned when an app change would strand keys that can still
+// be used (or re-enabled): deleting an app with live keys, or narrowing its scopes.
+type LiveKeysError struct {
+	Reason string
+	KeyIDs []string
+}
+
+func (e *LiveKeysError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Reason, strings.Join(e.KeyIDs, ", "))
+}
+
+// RateLimit allows Requests verifies per Window, per key.
+type RateLimit struct {
+	Requests int
+	Window   time.Duration
+}
+
+// App is an auth app: a product's API whose keys keymint manages.
+type App struct {
+	Slug        string
+	Name        string
+	Description string
+	Scopes      []string
+	KeyPrefix   string
+	RateLimit   *RateLimit
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Key is an API key's metadata. Its secret is never stored, only hashes of it.
+type Key struct {
+	ID         string
+	App        string
+	Name       string
+	Scopes     []string
+	Resources  []string
+	Owner      string
+	Metadata   map[string]string
+	ExpiresAt  *time.Time
+	Enabled    bool
+	Start      string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	RotatedAt  *time.Time
+}
+
+// Status derives the key's status at now. Revocation wins over expiry, which
+// wins over disabling: the strongest reason a key cannot be used is reported.
+func (k *Key) Status(now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return StatusRevoked
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return StatusExpired
+	case !k.Enabled:
+		return StatusDisabled
+	default:
+		return StatusActive
+	}
+}
+
+// Live reports whether the key is, or could again become, usable.
+func (k *Key) Live(now time.Time) bool {
+	s := k.Status(now)
+	return s == StatusActive || s == StatusDisabled
+}
+
+// HasScopes reports whether every scope in want is among the key's.
+func (k *Key) HasScopes(want []string) bool { return subset(want, k.Scopes) }
+
+// HasScopesIn reports whether every scope of the key is among allowed.
+func (k *Key) HasScopesIn(allowed []string) bool { return subset(k.Scopes, allowed) }
+
+// Outside returns the scopes of k that are not in allowed.
+func Outside(scopes, allowed []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if !slices.Contains(allowed, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func subset(a, b []string) bool { return len(Outside(a, b)) == 0 }
+
+// Secret is a hash of a key's secret as the verify path finds it, with what
+// verify needs to judge it, in one lookup.
+type Secret struct {
+	Key Key
+	// ExpiresAt is set on a previous secret kept for a rotation grace period.
+	ExpiresAt *time.Time
+	RateLimit *RateLimit
+}
+
+// Idempotency records a create made under an Idempotency-Key header, so a retry
+// can be recognised. Principal scopes the key to the credential that sent it.
+type Idempotency struct {
+	Principal   string
+	Key         string
+	RequestHash []byte
+	Kind        string // "app" or "key"
+	ResourceID  string // the slug or key id created
+	CreatedAt   time.Time
+}
+
+// KeyFilter selects keys for ListKeys.
+type KeyFilter struct {
+	App    string
+	Status string // "" for all
+	After  string // cursor: list ids greater than this
+	Limit  int
+	Now    time.Time
+}
+
+// Store is keymint's persistence. Every method is atomic: on error nothing was written.
+type Store interface {
+	CreateApp(ctx context.Context, app App, idem *Idempotency) error
+	GetApp(ctx context.Context, slug string) (App, error)
+	ListApps(ctx context.Context) ([]App, error)
+	// UpdateApp applies fn to the stored app in one transaction; if the new
+	// scopes leave a live key with a scope outside them it fails with *LiveKeysError.
+	UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*App) error) (App, error)
+	// DeleteApp removes the app and its keys. With live keys it fails with
+	// *LiveKeysError unless force, which revokes them first.
+	DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error
+
+	CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency) error
+	GetKey(ctx context.Context, id string) (Key, error)
+	ListKeys(ctx context.Context, f KeyFilter) ([]Key, error)
+	// UpdateKey applies fn to the stored key in one transaction.
+	UpdateKey(ctx context.Context, id string, fn func(*Key) error) (Key, error)
+	// RevokeKey revokes the key. Revoking twice is not an error.
+	RevokeKey(ctx context.Context, id string, now time.Time) (Key, error)
+	// RotateKey makes hash the key's secret; previous secrets stay valid until
+	// now+grace (at most their own earlier expiry), or stop at once if grace is 0.
+	RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration) (Key, error)
+
+	// LookupSecret finds the key whose secret hashes to hash: the verify path.
+	LookupSecret(ctx context.Context, hash []byte) (Secret, error)
+	// RecordUse sets last_used_at for a batch of keys (never moving it back).
+	RecordUse(ctx context.Context, used map[string]time.Time) error
+
+	GetIdempotency(ctx context.Context, principal, key string) (Idempotency, error)
+	// RootTokenHash returns the stored root token hash, or ErrNotFound.
+	RootTokenHash(ctx context.Context) ([]byte, error)
+	// SetRootTokenHash stores hash unless one is stored already (ErrExists).
+	SetRootTokenHash(ctx context.Context, hash []byte) error
+
+	Close() error
+}
