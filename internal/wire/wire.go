@@ -109,9 +109,9 @@ type CreateKey struct {
 
 // UpdateKey is a PATCH: only these fields of a key can change.
 type UpdateKey struct {
-	Name     *string           `json:"name,omitempty"`
+	Name     *string            `json:"name,omitempty"`
 	Metadata *map[string]string `json:"metadata,omitempty"` // replaces the whole map; {} clears it
-	Enabled  *bool             `json:"enabled,omitempty"`
+	Enabled  *bool              `json:"enabled,omitempty"`
 }
 
 type RotateKey struct {

@@ -354,7 +354,9 @@ func getKey(ctx context.Context, q interface {
 	return scanKey(q.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.id = ?`, id))
 }
 
-func (s *Store) GetKey(ctx context.Context, id string) (store.Key, error) { return getKey(ctx, s.db, id) }
+func (s *Store) GetKey(ctx context.Context, id string) (store.Key, error) {
+	return getKey(ctx, s.db, id)
+}
 
 func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
 	where := []string{"k.app = ?", "k.id > ?"}

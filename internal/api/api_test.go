@@ -1,0 +1,455 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+func TestHealthz(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("", "GET", "/healthz", nil); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+}
+
+func TestAppLifecycle(t *testing.T) {
+	e := newEnv(t)
+	var app wire.App
+	e.must(201, "POST", "/v1/apps", wire.CreateApp{Slug: "acme", Name: "Acme", Description: "d", Scopes: []string{"write:data", "read:data"},
+		KeyPrefix: "acme_live", RateLimit: &wire.RateLimit{Requests: 100, Window: "1m"}}, &app)
+	if !slices.Equal(app.Scopes, []string{"read:data", "write:data"}) || app.RateLimit.Window != "1m0s" || app.CreatedAt.IsZero() {
+		t.Fatalf("created %+v", app)
+	}
+	var got wire.App
+	e.must(200, "GET", "/v1/apps/acme", nil, &got)
+	if got.Slug != "acme" || got.KeyPrefix != "acme_live" {
+		t.Fatalf("get %+v", got)
+	}
+	var list wire.AppList
+	e.must(200, "GET", "/v1/apps", nil, &list)
+	if len(list.Apps) != 2 || list.Apps[0].Slug != "acme" || list.Apps[1].Slug != wire.ManagementApp {
+		t.Fatalf("list %+v", list)
+	}
+	e.clock.Advance(time.Minute)
+	e.must(200, "PATCH", "/v1/apps/acme", `{"name":"Acme 2","scopes":["read:data","write:data","admin"],"rate_limit":null}`, &got)
+	if got.Name != "Acme 2" || got.Description != "d" || len(got.Scopes) != 3 || got.RateLimit != nil || !got.UpdatedAt.After(got.CreatedAt) {
+		t.Fatalf("patched %+v", got)
+	}
+	e.must(204, "DELETE", "/v1/apps/acme", nil, nil)
+	e.must(404, "GET", "/v1/apps/acme", nil, nil)
+	e.must(404, "DELETE", "/v1/apps/acme", nil, nil)
+}
+
+func TestKeyLifecycle(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read:data", "write:data")
+	exp := e.clock.Now().Add(48 * time.Hour)
+	k := e.createKey("acme", wire.CreateKey{Name: "ci", Scopes: []string{"read:data"}, Resources: []string{"vault-1"},
+		Owner: "team-a", Metadata: map[string]string{"env": "prod"}, ExpiresAt: exp.Format(time.RFC3339)})
+	if !strings.HasPrefix(k.Secret, "acme_live_") || !strings.HasPrefix(k.Secret, k.Key.Start) || len(k.Key.Start) >= len(k.Secret)/2 {
+		t.Fatalf("secret %q, start %q", k.Secret, k.Key.Start)
+	}
+	if k.Key.Status != "active" || !k.Key.Enabled || k.Key.Owner != "team-a" || !k.Key.ExpiresAt.Equal(exp) {
+		t.Fatalf("created %+v", k.Key)
+	}
+	var got wire.Key
+	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+	if got.ID != k.Key.ID || got.Metadata["env"] != "prod" || strings.Contains(fmt.Sprint(got), k.Secret) {
+		t.Fatalf("get %+v", got)
+	}
+	e.must(200, "PATCH", "/v1/keys/"+k.Key.ID, `{"name":"ci-2","metadata":{"env":"stage"}}`, &got)
+	if got.Name != "ci-2" || got.Metadata["env"] != "stage" || !got.Enabled {
+		t.Fatalf("patched %+v", got)
+	}
+	var list wire.KeyList
+	e.must(200, "GET", "/v1/apps/acme/keys", nil, &list)
+	if len(list.Keys) != 1 || list.NextCursor != "" {
+		t.Fatalf("list %+v", list)
+	}
+	e.wantCode(k.Secret, []string{"read:data"}, "vault-1", wire.CodeValid)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.wantCode(k.Secret, []string{"write:data"}, "vault-1", wire.CodeInsufficientScope)
+	e.wantCode(k.Secret, []string{"read:data"}, "vault-2", wire.CodeForbiddenResource)
+	v := e.verify(k.Secret, []string{"read:data"}, "vault-1")
+	if v.KeyID != k.Key.ID || v.App != "acme" || v.Owner != "team-a" || v.Metadata["env"] != "stage" || !v.ExpiresAt.Equal(exp) {
+		t.Fatalf("verify response %+v", v)
+	}
+	e.must(204, "DELETE", "/v1/keys/"+k.Key.ID, nil, nil)
+	e.must(204, "DELETE", "/v1/keys/"+k.Key.ID, nil, nil) // idempotent
+	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+	if got.Status != "revoked" || got.RevokedAt == nil {
+		t.Fatalf("after revoke %+v", got)
+	}
+	e.wantCode(k.Secret, []string{"read:data"}, "vault-1", wire.CodeRevoked)
+	e.must(404, "GET", "/v1/keys/key_nope", nil, nil)
+	e.must(404, "DELETE", "/v1/keys/key_nope", nil, nil)
+}
+
+func TestStatusTransitions(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	read := []string{"read"}
+
+	t.Run("disable and enable", func(t *testing.T) {
+		k := e.createKey("acme", wire.CreateKey{Scopes: read})
+		e.must(200, "PATCH", "/v1/keys/"+k.Key.ID, `{"enabled":false}`, nil)
+		e.wantCode(k.Secret, read, "", wire.CodeDisabled)
+		e.must(200, "PATCH", "/v1/keys/"+k.Key.ID, `{"enabled":true}`, nil)
+		e.wantCode(k.Secret, read, "", wire.CodeValid)
+		disabled := e.createKey("acme", wire.CreateKey{Scopes: read, Enabled: new(bool)})
+		e.wantCode(disabled.Secret, read, "", wire.CodeDisabled)
+	})
+	t.Run("expire", func(t *testing.T) {
+		k := e.createKey("acme", wire.CreateKey{Scopes: read, ExpiresAt: e.clock.Now().Add(time.Hour).Format(time.RFC3339)})
+		e.clock.Advance(59 * time.Minute)
+		e.wantCode(k.Secret, read, "", wire.CodeValid)
+		e.clock.Advance(time.Minute)
+		e.wantCode(k.Secret, read, "", wire.CodeExpired)
+		var got wire.Key
+		e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+		if got.Status != "expired" {
+			t.Fatalf("status %s", got.Status)
+		}
+	})
+	t.Run("revoke beats disable", func(t *testing.T) {
+		k := e.createKey("acme", wire.CreateKey{Scopes: read, Enabled: new(bool)})
+		e.must(204, "DELETE", "/v1/keys/"+k.Key.ID, nil, nil)
+		e.wantCode(k.Secret, read, "", wire.CodeRevoked)
+		e.must(409, "PATCH", "/v1/keys/"+k.Key.ID, `{"enabled":true}`, nil)
+		e.must(409, "POST", "/v1/keys/"+k.Key.ID+"/rotate", `{"grace_period":"0s"}`, nil)
+	})
+	t.Run("rotate with grace", func(t *testing.T) {
+		k := e.createKey("acme", wire.CreateKey{Scopes: read})
+		var r wire.KeyWithSecret
+		e.must(200, "POST", "/v1/keys/"+k.Key.ID+"/rotate", `{"grace_period":"1h"}`, &r)
+		if r.Key.ID != k.Key.ID || r.Secret == k.Secret || r.Key.RotatedAt == nil || r.Key.Start == k.Key.Start {
+			t.Fatalf("rotated %+v", r.Key)
+		}
+		e.wantCode(r.Secret, read, "", wire.CodeValid)
+		e.clock.Advance(59 * time.Minute)
+		e.wantCode(k.Secret, read, "", wire.CodeValid)
+		e.clock.Advance(time.Minute)
+		e.wantCode(k.Secret, read, "", wire.CodeNotFound)
+		e.wantCode(r.Secret, read, "", wire.CodeValid)
+	})
+	t.Run("rotate without grace", func(t *testing.T) {
+		k := e.createKey("acme", wire.CreateKey{Scopes: read})
+		var r wire.KeyWithSecret
+		e.must(200, "POST", "/v1/keys/"+k.Key.ID+"/rotate", `{"grace_period":"0s"}`, &r)
+		e.wantCode(k.Secret, read, "", wire.CodeNotFound)
+		e.wantCode(r.Secret, read, "", wire.CodeValid)
+		e.must(200, "POST", "/v1/keys/"+k.Key.ID+"/rotate", nil, &r) // empty body: no grace
+	})
+	t.Run("malformed keys never valid", func(t *testing.T) {
+		k := e.createKey("acme", wire.CreateKey{Scopes: read})
+		tampered := []byte(k.Secret)
+		tampered[len("acme_live_")+2] ^= 1
+		for _, bad := range []string{"", "nope", string(tampered), k.Secret + "x", strings.ToUpper(k.Secret)} {
+			e.wantCode(bad, read, "", wire.CodeNotFound)
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t)
+	e.must(201, "POST", "/v1/apps", wire.CreateApp{Slug: "acme", Name: "Acme", Scopes: []string{"read"}, KeyPrefix: "acme",
+		RateLimit: &wire.RateLimit{Requests: 3, Window: "1m"}}, nil)
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	other := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	for i := range 3 {
+		v := e.verify(k.Secret, nil, "")
+		if !v.Valid || v.RateLimit.Limit != 3 || v.RateLimit.Remaining != 2-i {
+			t.Fatalf("verify %d: %+v %+v", i, v, v.RateLimit)
+		}
+	}
+	v := e.verify(k.Secret, nil, "")
+	if v.Code != wire.CodeRateLimited || v.RateLimit.Remaining != 0 || !v.RateLimit.Reset.After(e.clock.Now()) {
+		t.Fatalf("4th verify %+v", v)
+	}
+	e.wantCode(other.Secret, nil, "", wire.CodeValid) // counted per key
+	e.clock.Advance(20 * time.Second)                 // one token back
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.wantCode(k.Secret, nil, "", wire.CodeRateLimited)
+}
+
+func TestLastUsedAt(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	var got wire.Key
+	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+	if got.LastUsedAt != nil {
+		t.Fatal("verify wrote last_used_at on the request path")
+	}
+	e.srv.FlushUsage(context.Background())
+	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(e.clock.Now()) {
+		t.Fatalf("last_used_at %v, want %v", got.LastUsedAt, e.clock.Now())
+	}
+}
+
+func TestListKeysPaginationAndFilter(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	var ids []string
+	for i := range 7 {
+		k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+		ids = append(ids, k.Key.ID)
+		if i%3 == 0 {
+			e.must(204, "DELETE", "/v1/keys/"+k.Key.ID, nil, nil)
+		}
+		e.clock.Advance(time.Millisecond)
+	}
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		var page wire.KeyList
+		e.must(200, "GET", "/v1/apps/acme/keys?limit=3&cursor="+cursor, nil, &page)
+		for _, k := range page.Keys {
+			seen = append(seen, k.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if !slices.Equal(seen, ids) {
+		t.Fatalf("paged %v, want %v (creation order)", seen, ids)
+	}
+	var revoked wire.KeyList
+	e.must(200, "GET", "/v1/apps/acme/keys?status=revoked", nil, &revoked)
+	if len(revoked.Keys) != 3 {
+		t.Fatalf("%d revoked, want 3", len(revoked.Keys))
+	}
+	e.must(400, "GET", "/v1/apps/acme/keys?status=bogus", nil, nil)
+	e.must(400, "GET", "/v1/apps/acme/keys?limit=0", nil, nil)
+	e.must(400, "GET", "/v1/apps/acme/keys?cursor=!!!", nil, nil)
+}
+
+func TestAppConflicts(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read", "write")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"write"}})
+	r := e.do(rootToken, "PATCH", "/v1/apps/acme", `{"scopes":["read"]}`)
+	if p := r.problem(t); r.status != 409 || p.Code != "live_keys" || !slices.Equal(p.KeyIDs, []string{k.Key.ID}) {
+		t.Fatalf("narrowing: %d %s", r.status, r.body)
+	}
+	r = e.do(rootToken, "DELETE", "/v1/apps/acme", nil)
+	if p := r.problem(t); r.status != 409 || !slices.Contains(p.KeyIDs, k.Key.ID) {
+		t.Fatalf("delete with live keys: %d %s", r.status, r.body)
+	}
+	e.wantCode(k.Secret, nil, "", wire.CodeValid) // the refused delete changed nothing
+	e.must(204, "DELETE", "/v1/apps/acme?force=true", nil, nil)
+	e.wantCode(k.Secret, nil, "", wire.CodeNotFound)
+	e.must(404, "GET", "/v1/keys/"+k.Key.ID, nil, nil)
+	// The reserved management app cannot be changed.
+	e.must(403, "PATCH", "/v1/apps/keymint", `{"name":"x"}`, nil)
+	e.must(403, "DELETE", "/v1/apps/keymint?force=true", nil, nil)
+}
+
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read", "write")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	past := e.clock.Now().Add(-time.Second).Format(time.RFC3339)
+	big := `{"name":"` + strings.Repeat("x", 70<<10) + `"}`
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code, field              string
+	}{
+		{"unknown field", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx","color":"red"}`, 400, "invalid_json", ""},
+		{"not json", "POST", "/v1/apps", `slug=x`, 400, "invalid_json", ""},
+		{"empty body", "POST", "/v1/apps", ``, 400, "invalid_json", ""},
+		{"trailing data", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx"} {}`, 400, "invalid_json", ""},
+		{"oversized", "POST", "/v1/apps", big, 413, "body_too_large", ""},
+		{"empty slug", "POST", "/v1/apps", `{"slug":"","name":"x","scopes":["a"],"key_prefix":"xx"}`, 422, "validation_failed", "slug"},
+		{"bad slug", "POST", "/v1/apps", `{"slug":"Has Space","name":"x","scopes":["a"],"key_prefix":"xx"}`, 422, "validation_failed", "slug"},
+		{"duplicate slug", "POST", "/v1/apps", `{"slug":"acme","name":"x","scopes":["a"],"key_prefix":"other"}`, 409, "slug_taken", ""},
+		{"duplicate prefix", "POST", "/v1/apps", `{"slug":"acme2","name":"x","scopes":["a"],"key_prefix":"acme_live"}`, 409, "key_prefix_taken", ""},
+		{"reserved slug", "POST", "/v1/apps", `{"slug":"keymint","name":"x","scopes":["a"],"key_prefix":"kmx"}`, 409, "slug_taken", ""},
+		{"no scopes", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":[],"key_prefix":"xx"}`, 422, "validation_failed", "scopes"},
+		{"bad prefix", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"Bad-Prefix"}`, 422, "validation_failed", "key_prefix"},
+		{"bad window", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx","rate_limit":{"requests":1,"window":"soon"}}`, 422, "validation_failed", "rate_limit.window"},
+		{"window too long", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx","rate_limit":{"requests":1,"window":"721h"}}`, 422, "validation_failed", "rate_limit.window"},
+		{"zero requests", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx","rate_limit":{"requests":0,"window":"1m"}}`, 422, "validation_failed", "rate_limit.requests"},
+		{"immutable prefix", "PATCH", "/v1/apps/acme", `{"key_prefix":"new"}`, 422, "validation_failed", "key_prefix"},
+		{"unknown app", "GET", "/v1/apps/nope", ``, 404, "not_found", ""},
+		{"key for unknown app", "POST", "/v1/apps/nope/keys", `{"name":"k","scopes":["read"]}`, 404, "not_found", ""},
+		{"scope outside app", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["admin"]}`, 422, "validation_failed", "scopes"},
+		{"past expiry", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"expires_at":"` + past + `"}`, 422, "validation_failed", "expires_at"},
+		{"bad expiry", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"expires_at":"tomorrow"}`, 422, "validation_failed", "expires_at"},
+		{"key without name", "POST", "/v1/apps/acme/keys", `{"scopes":["read"]}`, 422, "validation_failed", "name"},
+		{"immutable scopes", "PATCH", "/v1/keys/" + k.Key.ID, `{"scopes":["write"]}`, 422, "validation_failed", "scopes"},
+		{"bad grace", "POST", "/v1/keys/" + k.Key.ID + "/rotate", `{"grace_period":"1 hour"}`, 422, "validation_failed", "grace_period"},
+		{"negative grace", "POST", "/v1/keys/" + k.Key.ID + "/rotate", `{"grace_period":"-1h"}`, 422, "validation_failed", "grace_period"},
+		{"unknown key", "POST", "/v1/keys/key_nope/rotate", `{"grace_period":"1h"}`, 404, "not_found", ""},
+		{"bad force", "DELETE", "/v1/apps/acme?force=yes", ``, 400, "invalid_query", ""},
+		{"no route", "GET", "/v1/nothing", ``, 404, "no_route", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.do(rootToken, c.method, c.path, c.body)
+			if r.status != c.status || r.header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("status %d (%s), want %d problem+json: %s", r.status, r.header.Get("Content-Type"), c.status, r.body)
+			}
+			p := r.problem(t)
+			if p.Code != c.code || p.Status != c.status || p.Detail == "" || p.Type == "" {
+				t.Fatalf("problem %+v, want code %s", p, c.code)
+			}
+			if c.field != "" && !slices.ContainsFunc(p.Errors, func(f wire.FieldError) bool { return f.Field == c.field }) {
+				t.Fatalf("no error for field %s in %+v", c.field, p.Errors)
+			}
+		})
+	}
+	// Nothing half-written: the only app is acme (and keymint), with one key, unchanged.
+	var apps wire.AppList
+	e.must(200, "GET", "/v1/apps", nil, &apps)
+	var keys wire.KeyList
+	e.must(200, "GET", "/v1/apps/acme/keys", nil, &keys)
+	if len(apps.Apps) != 2 || len(keys.Keys) != 1 || len(keys.Keys[0].Scopes) != 1 || keys.Keys[0].RotatedAt != nil {
+		t.Fatalf("bad input left %d apps, %d keys: %+v", len(apps.Apps), len(keys.Keys), keys.Keys)
+	}
+}
+
+func TestIdempotentCreates(t *testing.T) {
+	e := newEnv(t)
+	body := `{"slug":"acme","name":"Acme","scopes":["read"],"key_prefix":"acme"}`
+	first := e.do(rootToken, "POST", "/v1/apps", body, wire.IdempotencyHeader, "app-1")
+	retry := e.do(rootToken, "POST", "/v1/apps", body, wire.IdempotencyHeader, "app-1")
+	if first.status != 201 || retry.status != 201 || retry.header.Get(wire.ReplayedHeader) != "true" {
+		t.Fatalf("app create %d, retry %d %s", first.status, retry.status, retry.body)
+	}
+	keyBody := `{"name":"k","scopes":["read"]}`
+	r1 := e.do(rootToken, "POST", "/v1/apps/acme/keys", keyBody, wire.IdempotencyHeader, "key-1")
+	r2 := e.do(rootToken, "POST", "/v1/apps/acme/keys", keyBody, wire.IdempotencyHeader, "key-1")
+	var k1, k2 wire.KeyWithSecret
+	r1.decode(t, &k1)
+	r2.decode(t, &k2)
+	if r2.status != 201 || r2.header.Get(wire.ReplayedHeader) != "true" || k1.Key.ID != k2.Key.ID || k1.Secret == k2.Secret {
+		t.Fatalf("key retry: %d %+v vs %+v", r2.status, k1.Key, k2.Key)
+	}
+	// The lost first secret is dead, the retry's works, and there is one key.
+	e.wantCode(k1.Secret, nil, "", wire.CodeNotFound)
+	e.wantCode(k2.Secret, nil, "", wire.CodeValid)
+	var list wire.KeyList
+	e.must(200, "GET", "/v1/apps/acme/keys", nil, &list)
+	if len(list.Keys) != 1 {
+		t.Fatalf("%d keys after a retried create", len(list.Keys))
+	}
+	// The same idempotency key for a different request is refused.
+	r := e.do(rootToken, "POST", "/v1/apps/acme/keys", `{"name":"other","scopes":["read"]}`, wire.IdempotencyHeader, "key-1")
+	if r.status != 422 || r.problem(t).Code != "idempotency_key_reused" {
+		t.Fatalf("reuse: %d %s", r.status, r.body)
+	}
+	e.must(204, "DELETE", "/v1/keys/"+k1.Key.ID, nil, nil)
+	r = e.do(rootToken, "POST", "/v1/apps/acme/keys", keyBody, wire.IdempotencyHeader, "key-1")
+	if r.status != 409 {
+		t.Fatalf("retry after revoke: %d %s", r.status, r.body)
+	}
+}
+
+func TestConcurrentCreatesAndRevokes(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	const n = 24
+	var wg sync.WaitGroup
+	secrets := make([]wire.KeyWithSecret, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			secrets[i] = e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+		}()
+	}
+	wg.Wait()
+	// Half revoked concurrently, some twice; concurrent retries of one idempotent create.
+	results := make(chan wire.KeyWithSecret, 8)
+	for i := range n {
+		if i%2 == 0 {
+			for range 2 {
+				wg.Add(1)
+				go func() { defer wg.Done(); e.must(204, "DELETE", "/v1/keys/"+secrets[i].Key.ID, nil, nil) }()
+			}
+		}
+	}
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := e.do(rootToken, "POST", "/v1/apps/acme/keys", `{"name":"once","scopes":["read"]}`, wire.IdempotencyHeader, "same")
+			var k wire.KeyWithSecret
+			r.decode(t, &k)
+			results <- k
+		}()
+	}
+	wg.Wait()
+	close(results)
+	ids := map[string]bool{}
+	valid := 0
+	for k := range results {
+		ids[k.Key.ID] = true
+		if e.verify(k.Secret, nil, "").Valid {
+			valid++
+		}
+	}
+	if len(ids) != 1 || valid != 1 {
+		t.Fatalf("8 concurrent retries made %d keys with %d valid secrets, want 1 and 1", len(ids), valid)
+	}
+	for i, k := range secrets {
+		want := wire.CodeValid
+		if i%2 == 0 {
+			want = wire.CodeRevoked
+		}
+		e.wantCode(k.Secret, nil, "", want)
+	}
+}
+
+func TestNoPlaintextSecretInDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	var secrets []string
+	for range 5 {
+		k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+		var r wire.KeyWithSecret
+		e.must(200, "POST", "/v1/keys/"+k.Key.ID+"/rotate", `{"grace_period":"1h"}`, &r)
+		secrets = append(secrets, k.Secret, r.Secret)
+	}
+	r := e.do(rootToken, "POST", "/v1/apps/acme/keys", `{"name":"i","scopes":["read"]}`, wire.IdempotencyHeader, "x")
+	var k wire.KeyWithSecret
+	r.decode(t, &k)
+	secrets = append(secrets, k.Secret)
+	var data []byte
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(e.dbPath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
+	}
+	if len(data) == 0 {
+		t.Fatal("read no database bytes")
+	}
+	for _, s := range secrets {
+		random := s[len("acme_live_"):]
+		if bytes.Contains(data, []byte(random)) || bytes.Contains(data, []byte(random[6:])) {
+			t.Fatalf("a secret's random part is in the database file")
+		}
+	}
+	if !bytes.Contains(data, []byte(secrets[0][:len("acme_live_")+6])) {
+		t.Fatal("the start of a key is not in the database: the scan reads the wrong bytes")
+	}
+}

@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+const rootToken = "test-root-token"
+
+// clock is an injectable clock: tests move time instead of sleeping.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type env struct {
+	t      *testing.T
+	srv    *api.Server
+	http   *httptest.Server
+	clock  *clock
+	dbPath string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dbPath := filepath.Join(t.TempDir(), "keymint.db")
+	st, err := sqlite.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	c := &clock{t: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
+	srv, err := api.New(context.Background(), api.Config{Store: st, RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &env{t: t, srv: srv, http: hs, clock: c, dbPath: dbPath}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+}
+
+func (r response) problem(t *testing.T) wire.Problem {
+	t.Helper()
+	var p wire.Problem
+	r.decode(t, &p)
+	return p
+}
+
+// do sends a request; body may be a string (sent as is) or a value (sent as JSON).
+func (e *env) do(token, method, path string, body any, headers ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, e.http.URL+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// must sends a request as root and fails the test unless it gets want.
+func (e *env) must(want int, method, path string, body any, out any) {
+	e.t.Helper()
+	r := e.do(rootToken, method, path, body)
+	if r.status != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	if out != nil {
+		r.decode(e.t, out)
+	}
+}
+
+func (e *env) createApp(slug string, scopes ...string) wire.App {
+	e.t.Helper()
+	var a wire.App
+	e.must(201, "POST", "/v1/apps", wire.CreateApp{Slug: slug, Name: "App " + slug, Scopes: scopes, KeyPrefix: prefixFor(slug)}, &a)
+	return a
+}
+
+func prefixFor(slug string) string {
+	b := []byte(slug)
+	for i := range b {
+		if b[i] == '-' {
+			b[i] = '_'
+		}
+	}
+	return string(b) + "_live"
+}
+
+func (e *env) createKey(app string, req wire.CreateKey) wire.KeyWithSecret {
+	e.t.Helper()
+	if req.Name == "" {
+		req.Name = "test key"
+	}
+	var k wire.KeyWithSecret
+	e.must(201, "POST", "/v1/apps/"+app+"/keys", req, &k)
+	return k
+}
+
+func (e *env) verify(secret string, scopes []string, resource string) wire.VerifyResponse {
+	e.t.Helper()
+	var v wire.VerifyResponse
+	e.must(200, "POST", "/v1/verify", wire.VerifyRequest{Key: secret, Scopes: scopes, Resource: resource}, &v)
+	return v
+}
+
+func (e *env) wantCode(secret string, scopes []string, resource, want string) {
+	e.t.Helper()
+	if v := e.verify(secret, scopes, resource); v.Code != want || v.Valid != (want == wire.CodeValid) {
+		e.t.Fatalf("verify(%v, %q) = %s (valid %v), want %s", scopes, resource, v.Code, v.Valid, want)
+	}
+}

@@ -1,0 +1,100 @@
+package keyformat
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestGenerateParse(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		k := Generate("acme_live")
+		if seen[k] {
+			t.Fatalf("duplicate key %s", k)
+		}
+		seen[k] = true
+		p, err := Parse(k)
+		if err != nil || p != "acme_live" {
+			t.Fatalf("Parse(%s) = %q, %v", k, p, err)
+		}
+		if len(k) != len("acme_live_")+randomLen+checksumLen {
+			t.Fatalf("length %d", len(k))
+		}
+		if s := Start(k); s != k[:len("acme_live_")+startLen] {
+			t.Fatalf("Start = %s", s)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	k := Generate("acme")
+	flip := func(i int) string {
+		b := []byte(k)
+		if b[i] == 'a' {
+			b[i] = 'b'
+		} else {
+			b[i] = 'a'
+		}
+		return string(b)
+	}
+	for name, bad := range map[string]string{
+		"empty":           "",
+		"no prefix":       k[len("acme_"):],
+		"typo in random":  flip(len("acme_") + 3),
+		"typo in sum":     flip(len(k) - 1),
+		"typo in prefix":  "acmf" + k[4:],
+		"truncated":       k[:len(k)-1],
+		"extended":        k + "a",
+		"non-base62":      k[:10] + "-" + k[11:],
+		"made up":         "acme_" + strings.Repeat("a", randomLen+checksumLen),
+		"only underscore": "_",
+	} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%s: Parse(%q) accepted", name, bad)
+		}
+	}
+}
+
+func TestValidPrefix(t *testing.T) {
+	for p, want := range map[string]bool{"acme_live": true, "ab": true, "a": false, "Acme": false, "acme_": false,
+		"_acme": false, "acme__live": false, "9acme": false, strings.Repeat("a", 33): false} {
+		if ValidPrefix(p) != want {
+			t.Errorf("ValidPrefix(%q) = %v", p, !want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(Generate("acme_live"))
+	f.Add("acme_live_xxxx")
+	f.Fuzz(func(t *testing.T, s string) {
+		if p, err := Parse(s); err == nil && !strings.HasPrefix(s, p+"_") {
+			t.Fatalf("Parse(%q) returned prefix %q", s, p)
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	k := Generate("acme_live")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(k); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	k := Generate("acme_live")
+	b.ReportAllocs()
+	for b.Loop() {
+		Hash(k)
+	}
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		Generate("acme_live")
+	}
+}

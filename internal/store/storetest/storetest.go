@@ -1,0 +1,373 @@
+// Package storetest is the conformance suite every store.Store backend passes.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+)
+
+// Run runs the suite; open returns a fresh, empty store for each subtest.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := map[string]func(*testing.T, store.Store){
+		"Apps":               testApps,
+		"UpdateAppNarrowing": testUpdateAppNarrowing,
+		"DeleteApp":          testDeleteApp,
+		"Keys":               testKeys,
+		"ListKeysFilter":     testListKeysFilter,
+		"RevokeKey":          testRevokeKey,
+		"RotateKey":          testRotateKey,
+		"RecordUse":          testRecordUse,
+		"Idempotency":        testIdempotency,
+		"RootToken":          testRootToken,
+		"ConcurrentWrites":   testConcurrentWrites,
+	}
+	for name, fn := range tests {
+		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
+	}
+}
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func app(slug string, scopes ...string) store.App {
+	return store.App{Slug: slug, Name: "App " + slug, Scopes: scopes, KeyPrefix: "p" + slug, CreatedAt: t0, UpdatedAt: t0}
+}
+
+func key(id, app string, scopes ...string) store.Key {
+	return store.Key{ID: id, App: app, Name: "key " + id, Scopes: scopes, Resources: []string{}, Metadata: map[string]string{"team": "x"},
+		Enabled: true, Start: "p_" + id, CreatedAt: t0}
+}
+
+func hash(s string) []byte { h := make([]byte, 32); copy(h, s); return h }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+}
+
+func testApps(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := app("billing", "read", "write")
+	a.RateLimit = &store.RateLimit{Requests: 10, Window: time.Minute}
+	must(t, s.CreateApp(ctx, a, nil))
+	wantErr(t, s.CreateApp(ctx, a, nil), store.ErrExists)
+	other := app("other", "read")
+	other.KeyPrefix = a.KeyPrefix
+	wantErr(t, s.CreateApp(ctx, other, nil), store.ErrExists) // prefixes are unique
+	got, err := s.GetApp(ctx, "billing")
+	must(t, err)
+	if got.Name != a.Name || !slices.Equal(got.Scopes, a.Scopes) || *got.RateLimit != *a.RateLimit || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("GetApp = %+v, want %+v", got, a)
+	}
+	_, err = s.GetApp(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.CreateApp(ctx, app("alpha", "x"), nil))
+	apps, err := s.ListApps(ctx)
+	must(t, err)
+	if len(apps) != 2 || apps[0].Slug != "alpha" || apps[1].Slug != "billing" {
+		t.Fatalf("ListApps = %+v", apps)
+	}
+	t1 := t0.Add(time.Hour)
+	up, err := s.UpdateApp(ctx, "billing", t1, func(a *store.App) error {
+		a.Name, a.RateLimit = "Renamed", nil
+		return nil
+	})
+	must(t, err)
+	got, _ = s.GetApp(ctx, "billing")
+	if got.Name != "Renamed" || got.RateLimit != nil || !got.UpdatedAt.Equal(t1) || up.Name != "Renamed" {
+		t.Fatalf("after UpdateApp: %+v", got)
+	}
+	boom := errors.New("boom")
+	_, err = s.UpdateApp(ctx, "billing", t1, func(a *store.App) error { a.Name = "half"; return boom })
+	wantErr(t, err, boom)
+	if got, _ = s.GetApp(ctx, "billing"); got.Name != "Renamed" {
+		t.Fatalf("a failed update wrote %q", got.Name)
+	}
+	_, err = s.UpdateApp(ctx, "nope", t1, func(*store.App) error { return nil })
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testUpdateAppNarrowing(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read", "write"), hash("1"), nil))
+	must(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), nil))
+	_, err := s.UpdateApp(ctx, "a", t0, func(a *store.App) error { a.Scopes = []string{"read"}; return nil })
+	var live *store.LiveKeysError
+	if !errors.As(err, &live) || !slices.Equal(live.KeyIDs, []string{"k1"}) {
+		t.Fatalf("narrowing below a live key: err = %v, want LiveKeysError naming k1", err)
+	}
+	_, err = s.RevokeKey(ctx, "k1", t0)
+	must(t, err)
+	_, err = s.UpdateApp(ctx, "a", t0, func(a *store.App) error { a.Scopes = []string{"read"}; return nil })
+	must(t, err) // a revoked key no longer holds the app's scopes back
+}
+
+func testDeleteApp(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	var live *store.LiveKeysError
+	if err := s.DeleteApp(ctx, "a", false, t0); !errors.As(err, &live) || !slices.Equal(live.KeyIDs, []string{"k1"}) {
+		t.Fatalf("DeleteApp with a live key: %v", err)
+	}
+	if _, err := s.GetApp(ctx, "a"); err != nil {
+		t.Fatal("the refused delete removed the app")
+	}
+	must(t, s.DeleteApp(ctx, "a", true, t0))
+	_, err := s.GetApp(ctx, "a")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetKey(ctx, "k1")
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.LookupSecret(ctx, hash("1"))
+	wantErr(t, err, store.ErrNotFound)
+	wantErr(t, s.DeleteApp(ctx, "a", true, t0), store.ErrNotFound)
+
+	// Keys that are expired do not block deletion.
+	must(t, s.CreateApp(ctx, app("b", "read"), nil))
+	k := key("k2", "b", "read")
+	exp := t0.Add(time.Minute)
+	k.ExpiresAt = &exp
+	must(t, s.CreateKey(ctx, k, hash("2"), nil))
+	must(t, s.DeleteApp(ctx, "b", false, t0.Add(time.Hour)))
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil))
+	k := key("k1", "a", "read")
+	k.Resources, k.Owner = []string{"vault-1"}, "alice"
+	exp := t0.Add(24 * time.Hour)
+	k.ExpiresAt = &exp
+	must(t, s.CreateKey(ctx, k, hash("1"), nil))
+	wantErr(t, s.CreateKey(ctx, key("k2", "missing", "read"), hash("2"), nil), store.ErrNotFound)
+	got, err := s.GetKey(ctx, "k1")
+	must(t, err)
+	if got.Owner != "alice" || !slices.Equal(got.Resources, []string{"vault-1"}) || !got.ExpiresAt.Equal(exp) ||
+		got.Metadata["team"] != "x" || !got.Enabled || got.Status(t0) != store.StatusActive || got.LastUsedAt != nil {
+		t.Fatalf("GetKey = %+v", got)
+	}
+	sec, err := s.LookupSecret(ctx, hash("1"))
+	must(t, err)
+	if sec.Key.ID != "k1" || sec.ExpiresAt != nil || sec.RateLimit != nil {
+		t.Fatalf("LookupSecret = %+v", sec)
+	}
+	_, err = s.LookupSecret(ctx, hash("nope"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.UpdateKey(ctx, "k1", func(k *store.Key) error {
+		k.Name, k.Enabled, k.Metadata = "renamed", false, map[string]string{}
+		return nil
+	})
+	must(t, err)
+	got, _ = s.GetKey(ctx, "k1")
+	if got.Name != "renamed" || got.Enabled || len(got.Metadata) != 0 || got.Status(t0) != store.StatusDisabled {
+		t.Fatalf("after UpdateKey: %+v", got)
+	}
+	if got.Status(exp) != store.StatusExpired {
+		t.Fatalf("status at expiry = %s", got.Status(exp))
+	}
+}
+
+func testListKeysFilter(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateApp(ctx, app("b", "read"), nil))
+	for i := range 5 {
+		must(t, s.CreateKey(ctx, key(fmt.Sprintf("k%d", i), "a", "read"), hash(fmt.Sprint(i)), nil))
+	}
+	must(t, s.CreateKey(ctx, key("other", "b", "read"), hash("o"), nil))
+	_, err := s.UpdateKey(ctx, "k1", func(k *store.Key) error { k.Enabled = false; return nil })
+	must(t, err)
+	_, err = s.RevokeKey(ctx, "k2", t0)
+	must(t, err)
+	exp := t0.Add(time.Minute)
+	k := key("k5", "a", "read")
+	k.ExpiresAt = &exp
+	must(t, s.CreateKey(ctx, k, hash("5"), nil))
+	now := t0.Add(time.Hour)
+	ids := func(f store.KeyFilter) []string {
+		f.App, f.Now = "a", now
+		if f.Limit == 0 {
+			f.Limit = 100
+		}
+		keys, err := s.ListKeys(ctx, f)
+		must(t, err)
+		var out []string
+		for _, k := range keys {
+			out = append(out, k.ID)
+		}
+		return out
+	}
+	for status, want := range map[string][]string{
+		"":                   {"k0", "k1", "k2", "k3", "k4", "k5"},
+		store.StatusActive:   {"k0", "k3", "k4"},
+		store.StatusDisabled: {"k1"},
+		store.StatusRevoked:  {"k2"},
+		store.StatusExpired:  {"k5"},
+	} {
+		if got := ids(store.KeyFilter{Status: status}); !slices.Equal(got, want) {
+			t.Errorf("status %q: %v, want %v", status, got, want)
+		}
+	}
+	if got := ids(store.KeyFilter{Limit: 2, After: "k1"}); !slices.Equal(got, []string{"k2", "k3"}) {
+		t.Errorf("page after k1: %v", got)
+	}
+}
+
+func testRevokeKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	k, err := s.RevokeKey(ctx, "k1", t0)
+	must(t, err)
+	if k.Status(t0) != store.StatusRevoked {
+		t.Fatalf("status %s", k.Status(t0))
+	}
+	again, err := s.RevokeKey(ctx, "k1", t0.Add(time.Hour))
+	must(t, err)
+	if !again.RevokedAt.Equal(t0) {
+		t.Fatalf("a second revoke moved revoked_at to %v", again.RevokedAt)
+	}
+	sec, err := s.LookupSecret(ctx, hash("1"))
+	must(t, err) // still found, so verify can say REVOKED
+	if sec.Key.Status(t0) != store.StatusRevoked {
+		t.Fatalf("looked-up key status %s", sec.Key.Status(t0))
+	}
+	_, err = s.RotateKey(ctx, "k1", hash("2"), "s", t0, 0)
+	wantErr(t, err, store.ErrRevoked)
+	_, err = s.RevokeKey(ctx, "nope", t0)
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testRotateKey(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	k, err := s.RotateKey(ctx, "k1", hash("2"), "new-start", t0, time.Hour)
+	must(t, err)
+	if k.Start != "new-start" || !k.RotatedAt.Equal(t0) {
+		t.Fatalf("rotated key %+v", k)
+	}
+	old, err := s.LookupSecret(ctx, hash("1"))
+	must(t, err)
+	if old.ExpiresAt == nil || !old.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("old secret expires %v, want %v", old.ExpiresAt, t0.Add(time.Hour))
+	}
+	cur, err := s.LookupSecret(ctx, hash("2"))
+	must(t, err)
+	if cur.ExpiresAt != nil {
+		t.Fatalf("new secret expires %v", cur.ExpiresAt)
+	}
+	// A second rotation with a longer grace does not extend the first secret's.
+	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Minute), 24*time.Hour)
+	must(t, err)
+	old, _ = s.LookupSecret(ctx, hash("1"))
+	if !old.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("grace of the first secret moved to %v", old.ExpiresAt)
+	}
+	// Zero grace ends every earlier secret at once.
+	_, err = s.RotateKey(ctx, "k1", hash("4"), "s4", t0.Add(2*time.Minute), 0)
+	must(t, err)
+	for _, h := range []string{"1", "2", "3"} {
+		_, err = s.LookupSecret(ctx, hash(h))
+		wantErr(t, err, store.ErrNotFound)
+	}
+	_, err = s.LookupSecret(ctx, hash("4"))
+	must(t, err)
+}
+
+func testRecordUse(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	t1 := t0.Add(time.Hour)
+	must(t, s.RecordUse(ctx, map[string]time.Time{"k1": t1, "gone": t1}))
+	must(t, s.RecordUse(ctx, map[string]time.Time{"k1": t0})) // older: ignored
+	k, _ := s.GetKey(ctx, "k1")
+	if k.LastUsedAt == nil || !k.LastUsedAt.Equal(t1) {
+		t.Fatalf("last_used_at = %v, want %v", k.LastUsedAt, t1)
+	}
+}
+
+func testIdempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	rec := &store.Idempotency{Principal: "root", Key: "idem-1", RequestHash: hash("req"), Kind: "app", ResourceID: "a", CreatedAt: t0}
+	must(t, s.CreateApp(ctx, app("a", "read"), rec))
+	got, err := s.GetIdempotency(ctx, "root", "idem-1")
+	must(t, err)
+	if got.ResourceID != "a" || got.Kind != "app" || string(got.RequestHash) != string(rec.RequestHash) {
+		t.Fatalf("GetIdempotency = %+v", got)
+	}
+	_, err = s.GetIdempotency(ctx, "someone-else", "idem-1")
+	wantErr(t, err, store.ErrNotFound)
+	// Reusing the idempotency key writes nothing.
+	wantErr(t, s.CreateApp(ctx, app("b", "read"), rec), store.ErrIdempotencyRace)
+	_, err = s.GetApp(ctx, "b")
+	wantErr(t, err, store.ErrNotFound)
+	rec2 := &store.Idempotency{Principal: "root", Key: "idem-2", RequestHash: hash("k"), Kind: "key", ResourceID: "k1", CreatedAt: t0}
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), rec2))
+	rec2.ResourceID = "k2"
+	wantErr(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), rec2), store.ErrIdempotencyRace)
+	_, err = s.GetKey(ctx, "k2")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testRootToken(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	_, err := s.RootTokenHash(ctx)
+	wantErr(t, err, store.ErrNotFound)
+	must(t, s.SetRootTokenHash(ctx, hash("root")))
+	wantErr(t, s.SetRootTokenHash(ctx, hash("other")), store.ErrExists)
+	got, err := s.RootTokenHash(ctx)
+	must(t, err)
+	if string(got) != string(hash("root")) {
+		t.Fatalf("root hash changed")
+	}
+}
+
+func testConcurrentWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("k%02d", i)
+			if err := s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil); err != nil {
+				errs <- err
+				return
+			}
+			if _, err := s.RevokeKey(ctx, id, t0); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	keys, err := s.ListKeys(ctx, store.KeyFilter{App: "a", Status: store.StatusRevoked, Limit: 1000, Now: t0})
+	must(t, err)
+	if len(keys) != n {
+		t.Fatalf("%d revoked keys, want %d", len(keys), n)
+	}
+}
