@@ -158,6 +158,12 @@ func TestAuthentication(t *testing.T) {
 	if r := e.do(good.Secret, "GET", "/v1/apps", nil); r.status != 200 {
 		t.Fatalf("valid credential: %d", r.status)
 	}
+	narrow := e.credential([]string{wire.ScopeVerify}, "billing")
+	var who wire.Whoami
+	e.do(narrow.Secret, "GET", "/v1/whoami", nil).decode(t, &who)
+	if who.ID != narrow.Key.ID || !slices.Equal(who.Scopes, []string{"verify"}) || !slices.Equal(who.ConfineTo, []string{"billing"}) {
+		t.Fatalf("whoami %+v", who)
+	}
 	if r := e.do(rootToken, "GET", fmt.Sprintf("/v1/keys/%s", good.Key.ID), nil); !slices.Contains([]int{200}, r.status) {
 		t.Fatalf("credential is a readable key: %d", r.status)
 	}

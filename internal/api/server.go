@@ -78,6 +78,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	route("DELETE /v1/keys/{id}", wire.ScopeKeysWrite, s.revokeKey)
 	route("POST /v1/keys/{id}/rotate", wire.ScopeKeysWrite, s.rotateKey)
 	route("POST /v1/verify", wire.ScopeVerify, s.verify)
+	route("GET /v1/whoami", "", func(w http.ResponseWriter, r *http.Request, p *principal) error {
+		writeJSON(w, http.StatusOK, wire.Whoami{ID: p.id, Scopes: p.scopes, ConfineTo: append([]string{}, p.confineTo...)})
+		return nil
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newProblem(http.StatusNotFound, "no_route", "no endpoint %s %s; see the API reference", r.Method, r.URL.Path))
 	})
@@ -185,7 +189,7 @@ type requestLog struct{ caller string }
 
 type requestLogKey struct{}
 
-// authorize authenticates the caller and checks it holds scope. Confinement
+// authorize authenticates the caller and checks it holds scope ("" for any). Confinement
 // to apps is checked by each handler, which knows the app.
 func (s *Server) authorize(scope string, h func(http.ResponseWriter, *http.Request, *principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -194,7 +198,7 @@ func (s *Server) authorize(scope string, h func(http.ResponseWriter, *http.Reque
 			if l, ok := r.Context().Value(requestLogKey{}).(*requestLog); ok {
 				l.caller = p.id
 			}
-			if !slices.Contains(p.scopes, scope) {
+			if scope != "" && !slices.Contains(p.scopes, scope) {
 				err = newProblem(http.StatusForbidden, "insufficient_scope", "this credential lacks the %q scope", scope)
 			} else {
 				err = h(w, r, p)

@@ -153,6 +153,13 @@ type VerifyResponse struct {
 	RateLimit *VerifyRateLimit  `json:"rate_limit,omitempty"`
 }
 
+// Whoami describes the calling credential.
+type Whoami struct {
+	ID        string   `json:"id"` // "root" or the credential's key id
+	Scopes    []string `json:"scopes"`
+	ConfineTo []string `json:"confined_to"`
+}
+
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type   string       `json:"type"`

@@ -1,0 +1,341 @@
+// Package client is the typed Go client for the keymint API, used by the
+// Terraform provider and the tools in this repo.
+//
+// It retries 429, 5xx and connection errors with exponential backoff, honours
+// Retry-After, and sends an Idempotency-Key on creates so a retried create
+// never makes a second key.
+package client
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// Client talks to one keymint server with one token.
+type Client struct {
+	base      *url.URL
+	token     string
+	http      *http.Client
+	userAgent string
+	// MaxRetries is how many times a failed request is retried (default 4).
+	MaxRetries int
+	// MinBackoff and MaxBackoff bound the wait between retries.
+	MinBackoff, MaxBackoff time.Duration
+	// sleep waits between retries; tests replace it to record the waits.
+	sleep func(context.Context, time.Duration) error
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the underlying HTTP client.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a client for the server at endpoint (e.g. http://127.0.0.1:8080).
+func New(endpoint, token string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(endpoint, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("endpoint %q is not an http(s) URL such as http://127.0.0.1:8080", endpoint)
+	}
+	if token == "" {
+		return nil, errors.New("no token given")
+	}
+	c := &Client{base: u, token: token, http: &http.Client{Timeout: 60 * time.Second}, userAgent: "keymint-go-client",
+		MaxRetries: 4, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, sleep: sleepCtx}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Error is an error answer from the API: its RFC 9457 problem document.
+type Error struct {
+	StatusCode int
+	Problem    wire.Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "keymint API: %d %s", e.StatusCode, e.Problem.Code)
+	if e.Problem.Detail != "" {
+		b.WriteString(": " + e.Problem.Detail)
+	}
+	for _, f := range e.Problem.Errors {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Message)
+	}
+	if len(e.Problem.KeyIDs) > 0 {
+		fmt.Fprintf(&b, "\n  keys: %s", strings.Join(e.Problem.KeyIDs, ", "))
+	}
+	return b.String()
+}
+
+// IsNotFound reports whether err is the API's 404.
+func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
+
+// StatusCode returns the HTTP status of an API error, or 0.
+func StatusCode(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.StatusCode
+	}
+	return 0
+}
+
+// do sends one logical request, retrying as described on the package.
+// With idempotent true it sends an Idempotency-Key that stays the same across retries.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, idempotent bool) (*http.Response, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return nil, err
+		}
+	}
+	idemKey := ""
+	if idempotent {
+		idemKey = newIdempotencyKey()
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := c.once(ctx, method, path, body, idemKey)
+		wait, retry := c.retryAfter(res, err, attempt)
+		if !retry {
+			if err != nil {
+				return nil, err
+			}
+			return res, decodeResponse(res, out)
+		}
+		if res != nil {
+			res.Body.Close()
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, method, path string, body []byte, idemKey string) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idemKey != "" {
+		req.Header.Set(wire.IdempotencyHeader, idemKey)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, err // a *url.Error: names the URL, never the token
+	}
+	return res, nil
+}
+
+// retryAfter decides whether to retry and how long to wait first.
+func (c *Client) retryAfter(res *http.Response, err error, attempt int) (time.Duration, bool) {
+	if attempt >= c.MaxRetries {
+		return 0, false
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return 0, false
+		}
+	} else if res.StatusCode != http.StatusTooManyRequests && res.StatusCode < 500 {
+		return 0, false
+	}
+	backoff := c.MinBackoff << attempt
+	if backoff > c.MaxBackoff || backoff <= 0 {
+		backoff = c.MaxBackoff
+	}
+	backoff = backoff/2 + rand.N(backoff/2+1) // jitter keeps retrying clients apart
+	if res != nil {
+		if d, ok := parseRetryAfter(res.Header.Get("Retry-After"), time.Now()); ok {
+			backoff = min(d, 60*time.Second)
+		}
+	}
+	return backoff, true
+}
+
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+func decodeResponse(res *http.Response, out any) error {
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode >= 400 {
+		e := &Error{StatusCode: res.StatusCode}
+		if json.Unmarshal(b, &e.Problem) != nil || e.Problem.Code == "" {
+			e.Problem = wire.Problem{Code: http.StatusText(res.StatusCode), Detail: strings.TrimSpace(string(b))}
+		}
+		return e
+	}
+	if out == nil || len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decoding the API's answer (%d): %w", res.StatusCode, err)
+	}
+	return nil
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	if _, err := cryptoRead(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+var cryptoRead = crand.Read
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// ---- apps
+
+func (c *Client) CreateApp(ctx context.Context, req wire.CreateApp) (wire.App, error) {
+	var a wire.App
+	_, err := c.do(ctx, "POST", "/v1/apps", req, &a, true)
+	return a, err
+}
+
+func (c *Client) GetApp(ctx context.Context, slug string) (wire.App, error) {
+	var a wire.App
+	_, err := c.do(ctx, "GET", "/v1/apps/"+esc(slug), nil, &a, false)
+	return a, err
+}
+
+func (c *Client) ListApps(ctx context.Context) ([]wire.App, error) {
+	var l wire.AppList
+	_, err := c.do(ctx, "GET", "/v1/apps", nil, &l, false)
+	return l.Apps, err
+}
+
+func (c *Client) UpdateApp(ctx context.Context, slug string, req wire.UpdateApp) (wire.App, error) {
+	var a wire.App
+	_, err := c.do(ctx, "PATCH", "/v1/apps/"+esc(slug), req, &a, false)
+	return a, err
+}
+
+// DeleteApp deletes an app; with force it first revokes the app's live keys.
+func (c *Client) DeleteApp(ctx context.Context, slug string, force bool) error {
+	_, err := c.do(ctx, "DELETE", "/v1/apps/"+esc(slug)+"?force="+strconv.FormatBool(force), nil, nil, false)
+	return err
+}
+
+// ---- keys
+
+func (c *Client) CreateKey(ctx context.Context, app string, req wire.CreateKey) (wire.KeyWithSecret, error) {
+	var k wire.KeyWithSecret
+	_, err := c.do(ctx, "POST", "/v1/apps/"+esc(app)+"/keys", req, &k, true)
+	return k, err
+}
+
+func (c *Client) GetKey(ctx context.Context, id string) (wire.Key, error) {
+	var k wire.Key
+	_, err := c.do(ctx, "GET", "/v1/keys/"+esc(id), nil, &k, false)
+	return k, err
+}
+
+// ListKeys returns all of an app's keys with the given status ("" for all), following pages.
+func (c *Client) ListKeys(ctx context.Context, app, status string) ([]wire.Key, error) {
+	keys := []wire.Key{}
+	cursor := ""
+	for {
+		q := url.Values{"limit": {"1000"}}
+		if status != "" {
+			q.Set("status", status)
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page wire.KeyList
+		if _, err := c.do(ctx, "GET", "/v1/apps/"+esc(app)+"/keys?"+q.Encode(), nil, &page, false); err != nil {
+			return nil, err
+		}
+		keys = append(keys, page.Keys...)
+		if page.NextCursor == "" {
+			return keys, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+func (c *Client) UpdateKey(ctx context.Context, id string, req wire.UpdateKey) (wire.Key, error) {
+	var k wire.Key
+	_, err := c.do(ctx, "PATCH", "/v1/keys/"+esc(id), req, &k, false)
+	return k, err
+}
+
+// Whoami returns the credential the client's token is: any valid token may ask.
+func (c *Client) Whoami(ctx context.Context) (wire.Whoami, error) {
+	var w wire.Whoami
+	_, err := c.do(ctx, "GET", "/v1/whoami", nil, &w, false)
+	return w, err
+}
+
+// RevokeKey revokes a key; revoking a revoked key is not an error.
+func (c *Client) RevokeKey(ctx context.Context, id string) error {
+	_, err := c.do(ctx, "DELETE", "/v1/keys/"+esc(id), nil, nil, false)
+	return err
+}
+
+// RotateKey gives the key a new secret; the old one works for grace (a Go duration).
+func (c *Client) RotateKey(ctx context.Context, id, grace string) (wire.KeyWithSecret, error) {
+	var k wire.KeyWithSecret
+	_, err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", wire.RotateKey{GracePeriod: grace}, &k, false)
+	return k, err
+}
+
+func (c *Client) Verify(ctx context.Context, req wire.VerifyRequest) (wire.VerifyResponse, error) {
+	var v wire.VerifyResponse
+	_, err := c.do(ctx, "POST", "/v1/verify", req, &v, false)
+	return v, err
+}
