@@ -8,11 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -20,20 +20,11 @@ import (
 
 const rootToken = "test-root-token"
 
-// clock is an injectable clock: tests move time instead of sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type env struct {
 	t      *testing.T
 	srv    *api.Server
 	http   *httptest.Server
-	clock  *clock
+	clock  *clock.Fake
 	dbPath string
 }
 
@@ -45,7 +36,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	c := &clock{t: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
+	c := clock.NewFake(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
 	srv, err := api.New(context.Background(), api.Config{Store: st, RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

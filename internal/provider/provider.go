@@ -1,0 +1,130 @@
+// Package provider is the keymint Terraform provider.
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/keymint/terraform-provider-keymint/internal/client"
+)
+
+// Address is the provider's source address.
+const Address = "registry.terraform.io/keymint/keymint"
+
+type keymintProvider struct{ version string }
+
+type providerModel struct {
+	Endpoint types.String `tfsdk:"endpoint"`
+	Token    types.String `tfsdk:"token"`
+}
+
+// New returns the provider factory for providerserver.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &keymintProvider{version: version} }
+}
+
+func (p *keymintProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "keymint"
+	resp.Version = p.version
+}
+
+func (p *keymintProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Manage [keymint](https://github.com/keymint/terraform-provider-keymint) auth apps and API keys as code.",
+		Attributes: map[string]schema.Attribute{
+			"endpoint": schema.StringAttribute{
+				Optional:            true,
+				MarkdownDescription: "Base URL of the keymint server, e.g. `http://127.0.0.1:8080`. Defaults to the `KEYMINT_ENDPOINT` environment variable.",
+			},
+			"token": schema.StringAttribute{
+				Optional:            true,
+				Sensitive:           true,
+				MarkdownDescription: "Management token: the root token or a key of the `keymint` app. Defaults to the `KEYMINT_TOKEN` environment variable. Prefer the variable, so the token stays out of configuration.",
+			},
+		},
+	}
+}
+
+func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if cfg.Endpoint.IsUnknown() || cfg.Token.IsUnknown() {
+		// Known only after apply (e.g. from another resource): configure later.
+		return
+	}
+	endpoint := valueOrEnv(cfg.Endpoint, "KEYMINT_ENDPOINT")
+	token := valueOrEnv(cfg.Token, "KEYMINT_TOKEN")
+	if endpoint == "" {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Missing keymint endpoint",
+			"Set endpoint in the provider block or the KEYMINT_ENDPOINT environment variable, e.g. http://127.0.0.1:8080.")
+	}
+	if token == "" {
+		resp.Diagnostics.AddAttributeError(path.Root("token"), "Missing keymint token",
+			"Set the KEYMINT_TOKEN environment variable (or token in the provider block) to a keymint management token.")
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ua := fmt.Sprintf("terraform-provider-keymint/%s (+https://registry.terraform.io/providers/keymint/keymint) Terraform/%s", p.version, req.TerraformVersion)
+	c, err := client.New(endpoint, token, client.WithUserAgent(ua), client.WithHTTPClient(&http.Client{Timeout: 60 * time.Second}))
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid keymint endpoint", err.Error())
+		return
+	}
+	// Check the endpoint and token now, so a wrong one is a clear error here
+	// rather than a failure halfway through an apply.
+	c.MaxRetries = 2
+	if _, err := c.Whoami(ctx); err != nil {
+		if client.StatusCode(err) == http.StatusUnauthorized {
+			resp.Diagnostics.AddAttributeError(path.Root("token"), "keymint rejected the token",
+				"The server at "+endpoint+" does not accept this token: it is unknown, revoked, expired or disabled. Check KEYMINT_TOKEN.")
+		} else {
+			resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Cannot reach keymint",
+				fmt.Sprintf("Checking the credential at %s failed: %v. Is the server running and the endpoint right?", endpoint, err))
+		}
+		return
+	}
+	c.MaxRetries = 4
+	resp.ResourceData = c
+	resp.DataSourceData = c
+}
+
+func valueOrEnv(v types.String, env string) string {
+	if !v.IsNull() && v.ValueString() != "" {
+		return v.ValueString()
+	}
+	return os.Getenv(env)
+}
+
+func (p *keymintProvider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{NewAuthAppResource, NewAPIKeyResource}
+}
+
+func (p *keymintProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewAuthAppDataSource, NewAPIKeysDataSource}
+}
+
+// configuredClient takes the client from provider data, or says why there is none.
+func configuredClient(data any) (*client.Client, string) {
+	if data == nil {
+		return nil, "" // not configured yet (e.g. validate): nothing to do
+	}
+	c, ok := data.(*client.Client)
+	if !ok {
+		return nil, fmt.Sprintf("expected *client.Client, got %T; please report this issue to the provider developers", data)
+	}
+	return c, ""
+}
