@@ -36,9 +36,9 @@ func (d *authAppDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Reads an auth app by slug, e.g. one managed in another workspace.",
 		Attributes: map[string]schema.Attribute{
-			"slug": schema.StringAttribute{Required: true, Validators: []validator.String{slugValidator}, MarkdownDescription: "The app's slug."},
-			"id":   schema.StringAttribute{Computed: true, MarkdownDescription: "The app's slug."},
-			"name": schema.StringAttribute{Computed: true, MarkdownDescription: "Display name."},
+			"slug":        schema.StringAttribute{Required: true, Validators: []validator.String{slugValidator}, MarkdownDescription: "The app's slug."},
+			"id":          schema.StringAttribute{Computed: true, MarkdownDescription: "The app's slug."},
+			"name":        schema.StringAttribute{Computed: true, MarkdownDescription: "Display name."},
 			"description": schema.StringAttribute{Computed: true, MarkdownDescription: "Description."},
 			"scopes":      schema.SetAttribute{ElementType: types.StringType, Computed: true, MarkdownDescription: "Scopes the app's keys may carry."},
 			"key_prefix":  schema.StringAttribute{Computed: true, MarkdownDescription: "Prefix of the app's keys."},

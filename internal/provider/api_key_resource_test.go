@@ -1,0 +1,393 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+const keyAddr = "keymint_api_key.ci"
+
+const appHCL = `
+resource "keymint_auth_app" "acme" {
+  slug       = "acme"
+  name       = "Acme"
+  scopes     = ["read:data", "write:data"]
+  key_prefix = "acme_live"
+}
+`
+
+// saved captures a state value in one step for a check in a later one.
+type saved struct{ value string }
+
+func (v *saved) from(addr, name string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		var err error
+		v.value, err = attr(s, addr, name)
+		return err
+	}
+}
+
+func TestAccAPIKey_basic(t *testing.T) {
+	ts := newTestServer(t)
+	expires := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	key := func(name, metadata string, enabled bool) string {
+		return ts.config(appHCL+`
+resource "keymint_api_key" "ci" {
+  app        = keymint_auth_app.acme.slug
+  name       = %q
+  scopes     = ["read:data"]
+  resources  = ["vault-1"]
+  owner      = "platform-team"
+  metadata   = %s
+  expires_at = %q
+  enabled    = %v
+}`, name, metadata, expires, enabled)
+	}
+	idSame := statecheck.CompareValue(compare.ValuesSame())
+	secretSame := statecheck.CompareValue(compare.ValuesSame())
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{
+				Config: key("ci", `{ pipeline = "deploy" }`, true),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreate),
+					plancheck.ExpectSensitiveValue(keyAddr, tfjsonpath.New("secret")),
+					plancheck.ExpectUnknownValue(keyAddr, tfjsonpath.New("secret")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					idSame.AddStateValue(keyAddr, tfjsonpath.New("id")),
+					secretSame.AddStateValue(keyAddr, tfjsonpath.New("secret")),
+					statecheck.ExpectSensitiveValue(keyAddr, tfjsonpath.New("secret")),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("status"), knownvalue.StringExact("active")),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("start"), knownvalue.StringRegexp(regexp.MustCompile(`^acme_live_[0-9A-Za-z]{6}$`))),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("id"), knownvalue.StringRegexp(regexp.MustCompile(`^key_`))),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("expires_at"), knownvalue.StringExact(expires)),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("rotated_at"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("rotation_grace_period"), knownvalue.StringExact("0s")),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					ts.verifies(keyAddr, wire.CodeValid, "read:data"),
+					ts.verifies(keyAddr, wire.CodeInsufficientScope, "write:data"),
+					ts.keyIs(keyAddr, func(k wire.Key) error {
+						if k.Owner != "platform-team" || k.Metadata["pipeline"] != "deploy" || k.Resources[0] != "vault-1" {
+							return fmt.Errorf("server has %+v", k)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				// name, metadata and enabled change in place: same id, same secret.
+				Config: key("ci-renamed", `{ pipeline = "release", team = "platform" }`, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(keyAddr, tfjsonpath.New("status"), knownvalue.StringExact("disabled")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					idSame.AddStateValue(keyAddr, tfjsonpath.New("id")),
+					secretSame.AddStateValue(keyAddr, tfjsonpath.New("secret")),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					ts.verifies(keyAddr, wire.CodeDisabled, "read:data"),
+					ts.keyIs(keyAddr, func(k wire.Key) error {
+						if k.Name != "ci-renamed" || k.Metadata["team"] != "platform" || k.Enabled {
+							return fmt.Errorf("server has %+v", k)
+						}
+						return nil
+					}),
+				),
+			},
+			{
+				ResourceName:      keyAddr,
+				ImportState:       true,
+				ImportStateVerify: true,
+				// The server keeps only a hash of the secret; the rest is Terraform-side.
+				ImportStateVerifyIgnore: []string{"secret"},
+			},
+		},
+	})
+}
+
+func (ts *testServer) keyIs(addr string, check func(wire.Key) error) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		id, err := attr(s, addr, "id")
+		if err != nil {
+			return err
+		}
+		k, err := ts.Client.GetKey(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		return check(k)
+	}
+}
+
+func TestAccAPIKey_scopeChangeReplacesCreateBeforeDestroy(t *testing.T) {
+	ts := newTestServer(t)
+	key := func(scopes string) string {
+		return ts.config(appHCL+`
+resource "keymint_api_key" "ci" {
+  app    = keymint_auth_app.acme.slug
+  name   = "ci"
+  scopes = %s
+  lifecycle {
+    create_before_destroy = true
+  }
+}`, scopes)
+	}
+	var oldID, oldSecret saved
+	served := 0
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{
+				Config: key(`["read:data"]`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					ts.verifies(keyAddr, wire.CodeValid, "read:data"),
+					oldID.from(keyAddr, "id"), oldSecret.from(keyAddr, "secret"),
+					func(*terraform.State) error { served = ts.requestIndex("", 0) + 1; return nil },
+				),
+			},
+			{
+				Config: key(`["read:data", "write:data"]`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreateBeforeDestroy),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					ts.verifies(keyAddr, wire.CodeValid, "read:data", "write:data"),
+					func(s *terraform.State) error {
+						if id, _ := attr(s, keyAddr, "id"); id == oldID.value {
+							return errors.New("the key kept its id through a scope change")
+						}
+						if err := ts.wantCode(oldSecret.value, wire.CodeRevoked); err != nil {
+							return fmt.Errorf("old key: %w", err)
+						}
+						created := ts.requestIndex("POST /v1/apps/acme/keys", served)
+						revoked := ts.requestIndex("DELETE /v1/keys/"+oldID.value, served)
+						if created < 0 || revoked < 0 || created > revoked {
+							return fmt.Errorf("create at %d, revoke of the old key at %d: the new key must exist first", created, revoked)
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+func TestAccAPIKey_rotationTriggers(t *testing.T) {
+	ts := newTestServer(t)
+	key := func(rotateAt string) string {
+		return ts.config(appHCL+`
+resource "time_static" "rotation" {
+  rfc3339 = %q
+}
+
+resource "keymint_api_key" "ci" {
+  app                   = keymint_auth_app.acme.slug
+  name                  = "ci"
+  scopes                = ["read:data"]
+  rotation_triggers     = { rotation = time_static.rotation.id }
+  rotation_grace_period = "1h"
+}`, rotateAt)
+	}
+	var oldSecret saved
+	secretDiffers := statecheck.CompareValue(compare.ValuesDiffer())
+	idSame := statecheck.CompareValue(compare.ValuesSame())
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		ExternalProviders:        timeProvider,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{
+				Config: key("2030-01-01T00:00:00Z"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					secretDiffers.AddStateValue(keyAddr, tfjsonpath.New("secret")),
+					idSame.AddStateValue(keyAddr, tfjsonpath.New("id")),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					ts.verifies(keyAddr, wire.CodeValid), oldSecret.from(keyAddr, "secret")),
+			},
+			{
+				Config: key("2030-02-01T00:00:00Z"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue(keyAddr, tfjsonpath.New("secret")),
+					plancheck.ExpectSensitiveValue(keyAddr, tfjsonpath.New("secret")),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					secretDiffers.AddStateValue(keyAddr, tfjsonpath.New("secret")),
+					idSame.AddStateValue(keyAddr, tfjsonpath.New("id")),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("rotated_at"), knownvalue.NotNull()),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					ts.verifies(keyAddr, wire.CodeValid),
+					func(s *terraform.State) error {
+						if err := ts.wantCode(oldSecret.value, wire.CodeValid); err != nil {
+							return fmt.Errorf("old secret inside the grace period: %w", err)
+						}
+						ts.Clock.Advance(time.Hour)
+						if err := ts.wantCode(oldSecret.value, wire.CodeNotFound); err != nil {
+							return fmt.Errorf("old secret after the grace period: %w", err)
+						}
+						return nil
+					},
+					ts.verifies(keyAddr, wire.CodeValid),
+				),
+			},
+		},
+	})
+}
+
+func TestAccAPIKey_keepersReplace(t *testing.T) {
+	ts := newTestServer(t)
+	key := func(generation string) string {
+		return ts.config(appHCL+`
+resource "keymint_api_key" "ci" {
+  app     = keymint_auth_app.acme.slug
+  name    = "ci"
+  scopes  = ["read:data"]
+  keepers = { generation = %q }
+}`, generation)
+	}
+	idDiffers := statecheck.CompareValue(compare.ValuesDiffer())
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{Config: key("1"), ConfigStateChecks: []statecheck.StateCheck{idDiffers.AddStateValue(keyAddr, tfjsonpath.New("id"))},
+				Check: ts.verifies(keyAddr, wire.CodeValid)},
+			{
+				Config: key("2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{idDiffers.AddStateValue(keyAddr, tfjsonpath.New("id"))},
+				Check:             ts.verifies(keyAddr, wire.CodeValid),
+			},
+		},
+	})
+}
+
+func TestAccAPIKey_outOfBandChanges(t *testing.T) {
+	ts := newTestServer(t)
+	cfg := ts.config(appHCL + `
+resource "keymint_api_key" "ci" {
+  app    = keymint_auth_app.acme.slug
+  name   = "ci"
+  scopes = ["read:data"]
+}`)
+	var id saved
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{Config: cfg, Check: resource.ComposeAggregateTestCheckFunc(ts.verifies(keyAddr, wire.CodeValid), id.from(keyAddr, "id"))},
+			{
+				// Revoked outside Terraform: the refresh drops it and the plan creates a new key.
+				PreConfig: func() {
+					if err := ts.Client.RevokeKey(context.Background(), id.value); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreate),
+					plancheck.ExpectResourceAction("keymint_auth_app.acme", plancheck.ResourceActionNoop),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(ts.verifies(keyAddr, wire.CodeValid), id.from(keyAddr, "id")),
+			},
+			{
+				// Deleted outside Terraform, with its app: both are created again.
+				PreConfig: func() {
+					if err := ts.Client.DeleteApp(context.Background(), "acme", true); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionCreate),
+					plancheck.ExpectResourceAction("keymint_auth_app.acme", plancheck.ResourceActionCreate),
+				}},
+				Check: ts.verifies(keyAddr, wire.CodeValid),
+			},
+		},
+	})
+}
+
+func TestGoneReasonWarnings(t *testing.T) {
+	notFound := &client.Error{StatusCode: 404}
+	for _, c := range []struct {
+		key  wire.Key
+		err  error
+		want string
+	}{
+		{wire.Key{}, notFound, "deleted outside Terraform"},
+		{wire.Key{Status: "revoked"}, nil, "revoked outside Terraform"},
+		{wire.Key{Status: "expired"}, nil, "expired"},
+		{wire.Key{Status: "disabled"}, nil, ""},
+		{wire.Key{Status: "active"}, nil, ""},
+		{wire.Key{}, &client.Error{StatusCode: 500}, ""},
+	} {
+		if got := goneReason(c.key, c.err); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("goneReason(%s, %v) = %q, want %q", c.key.Status, c.err, got, c.want)
+		}
+	}
+}
+
+func TestAccAPIKey_badConfig(t *testing.T) {
+	ts := newTestServer(t)
+	key := func(attrs string) string {
+		return ts.config(appHCL+`
+resource "keymint_api_key" "ci" {
+  app    = keymint_auth_app.acme.slug
+  name   = "ci"
+  %s
+}`, attrs)
+	}
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{Config: key(`scopes = ["read:data"]
+  rotation_grace_period = "1 hour"`), PlanOnly: true, ExpectError: regexp.MustCompile(`Invalid duration`)},
+			{Config: key(`scopes = ["read:data"]
+  expires_at = "` + past + `"`), PlanOnly: true, ExpectError: regexp.MustCompile(`expires_at is in the past`)},
+			{Config: key(`scopes = ["read:data"]
+  expires_at = "next tuesday"`), PlanOnly: true, ExpectError: regexp.MustCompile(`Invalid RFC3339`)},
+			{Config: key(`scopes = []`), PlanOnly: true, ExpectError: regexp.MustCompile(`at least 1`)},
+			// Known only to the server: the app's scopes. The apply fails and no key is made.
+			{Config: key(`scopes = ["admin"]`), ExpectError: regexp.MustCompile(`admin\s+not\s+among\s+app`)},
+			{
+				Config: ts.config("%s", appHCL),
+				Check: func(*terraform.State) error {
+					keys, err := ts.Client.ListKeys(context.Background(), "acme", "")
+					if err != nil || len(keys) != 0 {
+						return fmt.Errorf("a failed create left keys %+v (%v)", keys, err)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
