@@ -28,8 +28,9 @@ var version = "dev"
 const usage = `keymint: API-key lifecycle service
 
 Usage:
-  keymint serve [flags]   run the server (keymint serve -h for flags)
-  keymint version         print the version
+  keymint serve [flags]    run the server (keymint serve -h for flags)
+  keymint verify [flags]   verify a key read from stdin (keymint verify -h)
+  keymint version          print the version
 `
 
 func main() {
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "verify":
+		return verifyCmd(ctx, args[1:], getenv, os.Stdin, os.Stdout, stderr)
 	case "version", "--version":
 		fmt.Println(version)
 		return nil
