@@ -36,7 +36,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return errors.New("set KEYMINT_TOKEN to a credential with the verify scope")
 	}
 	key, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && err != io.EOF {
+	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	key = strings.TrimSpace(key)

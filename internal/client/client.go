@@ -111,12 +111,12 @@ func StatusCode(err error) int {
 
 // do sends one logical request, retrying as described on the package.
 // With idempotent true it sends an Idempotency-Key that stays the same across retries.
-func (c *Client) do(ctx context.Context, method, path string, in, out any, idempotent bool) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, in, out any, idempotent bool) error {
 	var body []byte
 	if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	idemKey := ""
@@ -128,15 +128,15 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, idemp
 		wait, retry := c.retryAfter(res, err, attempt)
 		if !retry {
 			if err != nil {
-				return nil, err
+				return err
 			}
-			return res, decodeResponse(res, out)
+			return decodeResponse(res, out)
 		}
 		if res != nil {
 			res.Body.Close()
 		}
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }
@@ -242,31 +242,31 @@ func esc(s string) string { return url.PathEscape(s) }
 
 func (c *Client) CreateApp(ctx context.Context, req wire.CreateApp) (wire.App, error) {
 	var a wire.App
-	_, err := c.do(ctx, "POST", "/v1/apps", req, &a, true)
+	err := c.do(ctx, "POST", "/v1/apps", req, &a, true)
 	return a, err
 }
 
 func (c *Client) GetApp(ctx context.Context, slug string) (wire.App, error) {
 	var a wire.App
-	_, err := c.do(ctx, "GET", "/v1/apps/"+esc(slug), nil, &a, false)
+	err := c.do(ctx, "GET", "/v1/apps/"+esc(slug), nil, &a, false)
 	return a, err
 }
 
 func (c *Client) ListApps(ctx context.Context) ([]wire.App, error) {
 	var l wire.AppList
-	_, err := c.do(ctx, "GET", "/v1/apps", nil, &l, false)
+	err := c.do(ctx, "GET", "/v1/apps", nil, &l, false)
 	return l.Apps, err
 }
 
 func (c *Client) UpdateApp(ctx context.Context, slug string, req wire.UpdateApp) (wire.App, error) {
 	var a wire.App
-	_, err := c.do(ctx, "PATCH", "/v1/apps/"+esc(slug), req, &a, false)
+	err := c.do(ctx, "PATCH", "/v1/apps/"+esc(slug), req, &a, false)
 	return a, err
 }
 
 // DeleteApp deletes an app; with force it first revokes the app's live keys.
 func (c *Client) DeleteApp(ctx context.Context, slug string, force bool) error {
-	_, err := c.do(ctx, "DELETE", "/v1/apps/"+esc(slug)+"?force="+strconv.FormatBool(force), nil, nil, false)
+	err := c.do(ctx, "DELETE", "/v1/apps/"+esc(slug)+"?force="+strconv.FormatBool(force), nil, nil, false)
 	return err
 }
 
@@ -274,13 +274,13 @@ func (c *Client) DeleteApp(ctx context.Context, slug string, force bool) error {
 
 func (c *Client) CreateKey(ctx context.Context, app string, req wire.CreateKey) (wire.KeyWithSecret, error) {
 	var k wire.KeyWithSecret
-	_, err := c.do(ctx, "POST", "/v1/apps/"+esc(app)+"/keys", req, &k, true)
+	err := c.do(ctx, "POST", "/v1/apps/"+esc(app)+"/keys", req, &k, true)
 	return k, err
 }
 
 func (c *Client) GetKey(ctx context.Context, id string) (wire.Key, error) {
 	var k wire.Key
-	_, err := c.do(ctx, "GET", "/v1/keys/"+esc(id), nil, &k, false)
+	err := c.do(ctx, "GET", "/v1/keys/"+esc(id), nil, &k, false)
 	return k, err
 }
 
@@ -297,7 +297,7 @@ func (c *Client) ListKeys(ctx context.Context, app, status string) ([]wire.Key, 
 			q.Set("cursor", cursor)
 		}
 		var page wire.KeyList
-		if _, err := c.do(ctx, "GET", "/v1/apps/"+esc(app)+"/keys?"+q.Encode(), nil, &page, false); err != nil {
+		if err := c.do(ctx, "GET", "/v1/apps/"+esc(app)+"/keys?"+q.Encode(), nil, &page, false); err != nil {
 			return nil, err
 		}
 		keys = append(keys, page.Keys...)
@@ -310,32 +310,32 @@ func (c *Client) ListKeys(ctx context.Context, app, status string) ([]wire.Key, 
 
 func (c *Client) UpdateKey(ctx context.Context, id string, req wire.UpdateKey) (wire.Key, error) {
 	var k wire.Key
-	_, err := c.do(ctx, "PATCH", "/v1/keys/"+esc(id), req, &k, false)
+	err := c.do(ctx, "PATCH", "/v1/keys/"+esc(id), req, &k, false)
 	return k, err
 }
 
 // Whoami returns the credential the client's token is: any valid token may ask.
 func (c *Client) Whoami(ctx context.Context) (wire.Whoami, error) {
 	var w wire.Whoami
-	_, err := c.do(ctx, "GET", "/v1/whoami", nil, &w, false)
+	err := c.do(ctx, "GET", "/v1/whoami", nil, &w, false)
 	return w, err
 }
 
 // RevokeKey revokes a key; revoking a revoked key is not an error.
 func (c *Client) RevokeKey(ctx context.Context, id string) error {
-	_, err := c.do(ctx, "DELETE", "/v1/keys/"+esc(id), nil, nil, false)
+	err := c.do(ctx, "DELETE", "/v1/keys/"+esc(id), nil, nil, false)
 	return err
 }
 
 // RotateKey gives the key a new secret; the old one works for grace (a Go duration).
 func (c *Client) RotateKey(ctx context.Context, id, grace string) (wire.KeyWithSecret, error) {
 	var k wire.KeyWithSecret
-	_, err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", wire.RotateKey{GracePeriod: grace}, &k, false)
+	err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", wire.RotateKey{GracePeriod: grace}, &k, false)
 	return k, err
 }
 
 func (c *Client) Verify(ctx context.Context, req wire.VerifyRequest) (wire.VerifyResponse, error) {
 	var v wire.VerifyResponse
-	_, err := c.do(ctx, "POST", "/v1/verify", req, &v, false)
+	err := c.do(ctx, "POST", "/v1/verify", req, &v, false)
 	return v, err
 }

@@ -383,7 +383,7 @@ resource "keymint_api_key" "ci" {
 				Check: func(*terraform.State) error {
 					keys, err := ts.Client.ListKeys(context.Background(), "acme", "")
 					if err != nil || len(keys) != 0 {
-						return fmt.Errorf("a failed create left keys %+v (%v)", keys, err)
+						return fmt.Errorf("a failed create left keys %+v (%w)", keys, err)
 					}
 					return nil
 				},

@@ -54,7 +54,7 @@ func Setup(dir string, progress io.Writer, providers ...Provider) (string, error
 		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
 		cmd.Dir = gobin // outside any module, so the repo's go.mod does not interfere
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go install terraform-provider-time@v%s: %v\n%s", TimeVersion, err, out)
+			return "", fmt.Errorf("go install terraform-provider-time@v%s: %w\n%s", TimeVersion, err, out)
 		}
 		if err := place(filepath.Join(gobin, "terraform-provider-time"), timeBin); err != nil {
 			return "", err
