@@ -63,30 +63,47 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	route := func(pattern, scope string, h func(http.ResponseWriter, *http.Request, *principal) error) {
-		mux.Handle(pattern, s.authorize(scope, h))
+	for _, rt := range s.routes() {
+		mux.Handle(rt.Pattern, s.authorize(rt.Scope, rt.handle))
 	}
-	route("POST /v1/apps", wire.ScopeAppsWrite, s.createApp)
-	route("GET /v1/apps", wire.ScopeAppsRead, s.listApps)
-	route("GET /v1/apps/{slug}", wire.ScopeAppsRead, s.getApp)
-	route("PATCH /v1/apps/{slug}", wire.ScopeAppsWrite, s.updateApp)
-	route("DELETE /v1/apps/{slug}", wire.ScopeAppsWrite, s.deleteApp)
-	route("POST /v1/apps/{slug}/keys", wire.ScopeKeysWrite, s.createKey)
-	route("GET /v1/apps/{slug}/keys", wire.ScopeKeysRead, s.listKeys)
-	route("GET /v1/keys/{id}", wire.ScopeKeysRead, s.getKey)
-	route("PATCH /v1/keys/{id}", wire.ScopeKeysWrite, s.updateKey)
-	route("DELETE /v1/keys/{id}", wire.ScopeKeysWrite, s.revokeKey)
-	route("POST /v1/keys/{id}/rotate", wire.ScopeKeysWrite, s.rotateKey)
-	route("POST /v1/verify", wire.ScopeVerify, s.verify)
-	route("GET /v1/whoami", "", func(w http.ResponseWriter, r *http.Request, p *principal) error {
-		writeJSON(w, http.StatusOK, wire.Whoami{ID: p.id, Scopes: p.scopes, ConfineTo: append([]string{}, p.confineTo...)})
-		return nil
-	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, newProblem(http.StatusNotFound, "no_route", "no endpoint %s %s; see the API reference", r.Method, r.URL.Path))
 	})
 	s.handler = s.logRequests(mux)
 	return s, nil
+}
+
+// Route is one authenticated endpoint and the management scope it needs ("" for any).
+type Route struct {
+	Pattern string // a net/http pattern: "METHOD /path/{param}"
+	Scope   string
+	handle  func(http.ResponseWriter, *http.Request, *principal) error
+}
+
+// Routes lists the authenticated endpoints (GET /healthz is the only other), for docs and tests.
+func Routes() []Route { return (&Server{}).routes() }
+
+func (s *Server) routes() []Route {
+	return []Route{
+		{"POST /v1/apps", wire.ScopeAppsWrite, s.createApp},
+		{"GET /v1/apps", wire.ScopeAppsRead, s.listApps},
+		{"GET /v1/apps/{slug}", wire.ScopeAppsRead, s.getApp},
+		{"PATCH /v1/apps/{slug}", wire.ScopeAppsWrite, s.updateApp},
+		{"DELETE /v1/apps/{slug}", wire.ScopeAppsWrite, s.deleteApp},
+		{"POST /v1/apps/{slug}/keys", wire.ScopeKeysWrite, s.createKey},
+		{"GET /v1/apps/{slug}/keys", wire.ScopeKeysRead, s.listKeys},
+		{"GET /v1/keys/{id}", wire.ScopeKeysRead, s.getKey},
+		{"PATCH /v1/keys/{id}", wire.ScopeKeysWrite, s.updateKey},
+		{"DELETE /v1/keys/{id}", wire.ScopeKeysWrite, s.revokeKey},
+		{"POST /v1/keys/{id}/rotate", wire.ScopeKeysWrite, s.rotateKey},
+		{"POST /v1/verify", wire.ScopeVerify, s.verify},
+		{"GET /v1/whoami", "", s.whoami},
+	}
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request, p *principal) error {
+	writeJSON(w, http.StatusOK, wire.Whoami{ID: p.id, Scopes: p.scopes, ConfineTo: append([]string{}, p.confineTo...)})
+	return nil
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

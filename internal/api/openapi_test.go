@@ -1,0 +1,100 @@
+package api_test
+
+import (
+	"encoding/json"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+type openAPIDoc struct {
+	Paths      map[string]map[string]struct{ Scope *string `json:"x-keymint-scope"` } `json:"paths"`
+	Components struct {
+		Schemas map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"schemas"`
+	} `json:"components"`
+}
+
+func loadOpenAPI(t *testing.T) openAPIDoc {
+	b, err := os.ReadFile("../../docs/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc openAPIDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestOpenAPIMatchesRoutes keeps docs/openapi.json true to the server: the same
+// endpoints, each documented with the scope the server enforces.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadOpenAPI(t)
+	var documented, served []string
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			pattern := strings.ToUpper(method) + " " + path
+			documented = append(documented, pattern)
+			if path == "/healthz" {
+				continue
+			}
+			for _, rt := range api.Routes() {
+				if rt.Pattern == pattern && (op.Scope == nil || *op.Scope != rt.Scope) {
+					t.Errorf("%s: documented scope %v, server requires %q", pattern, op.Scope, rt.Scope)
+				}
+			}
+		}
+	}
+	served = append(served, "GET /healthz")
+	for _, rt := range api.Routes() {
+		served = append(served, rt.Pattern)
+	}
+	slices.Sort(documented)
+	slices.Sort(served)
+	if !slices.Equal(documented, served) {
+		t.Fatalf("docs/openapi.json documents\n  %v\nthe server serves\n  %v", documented, served)
+	}
+}
+
+// TestOpenAPISchemasMatchWire checks each documented schema has exactly the JSON fields of its Go type.
+func TestOpenAPISchemasMatchWire(t *testing.T) {
+	doc := loadOpenAPI(t)
+	types := map[string]any{
+		"App": wire.App{}, "CreateApp": wire.CreateApp{}, "UpdateApp": wire.UpdateApp{}, "AppList": wire.AppList{},
+		"RateLimit": wire.RateLimit{}, "Key": wire.Key{}, "CreateKey": wire.CreateKey{}, "UpdateKey": wire.UpdateKey{},
+		"RotateKey": wire.RotateKey{}, "KeyWithSecret": wire.KeyWithSecret{}, "KeyList": wire.KeyList{},
+		"VerifyRequest": wire.VerifyRequest{}, "VerifyResponse": wire.VerifyResponse{}, "VerifyRateLimit": wire.VerifyRateLimit{},
+		"Whoami": wire.Whoami{}, "Problem": wire.Problem{}, "FieldError": wire.FieldError{},
+	}
+	for name, v := range types {
+		schema, ok := doc.Components.Schemas[name]
+		if !ok {
+			t.Errorf("schema %s is not documented", name)
+			continue
+		}
+		var want, got []string
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			want = append(want, tag)
+		}
+		for p := range schema.Properties {
+			got = append(got, p)
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(want, got) {
+			t.Errorf("schema %s documents %v, the Go type has %v", name, got, want)
+		}
+	}
+	if len(doc.Components.Schemas) != len(types) {
+		t.Errorf("%d schemas documented, %d checked: check the new ones here", len(doc.Components.Schemas), len(types))
+	}
+}
