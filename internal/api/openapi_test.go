@@ -13,7 +13,9 @@ import (
 )
 
 type openAPIDoc struct {
-	Paths      map[string]map[string]struct{ Scope *string `json:"x-keymint-scope"` } `json:"paths"`
+	Paths map[string]map[string]struct {
+		Scope *string `json:"x-keymint-scope"`
+	} `json:"paths"`
 	Components struct {
 		Schemas map[string]struct {
 			Properties map[string]json.RawMessage `json:"properties"`
