@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
+	case "bench-floor": // the benchmark floor; see floor.go
+		return floorCmd(ctx, args[1:], stderr)
 	case "verify":
 		return verifyCmd(ctx, args[1:], getenv, os.Stdin, os.Stdout, stderr)
 	case "version", "--version":

@@ -21,14 +21,14 @@ import (
 const rootToken = "test-root-token"
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *api.Server
 	http   *httptest.Server
 	clock  *clock.Fake
 	dbPath string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "keymint.db")
 	st, err := sqlite.Open(context.Background(), dbPath)
@@ -52,14 +52,14 @@ type response struct {
 	body   []byte
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decoding %s: %v", r.body, err)
 	}
 }
 
-func (r response) problem(t *testing.T) wire.Problem {
+func (r response) problem(t testing.TB) wire.Problem {
 	t.Helper()
 	var p wire.Problem
 	r.decode(t, &p)

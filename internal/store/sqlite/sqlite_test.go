@@ -2,9 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/store/storetest"
@@ -19,4 +22,63 @@ func TestConformance(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+func BenchmarkLookupSecret(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "keymint.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	if err := s.CreateApp(ctx, store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+		b.Fatal(err)
+	}
+	const n = 10000
+	hashes := make([][]byte, n)
+	for i := range n {
+		h := keyformat.Hash(keyformat.Generate("acme"))
+		hashes[i] = h[:]
+		k := store.Key{ID: fmt.Sprintf("key_%05d", i), App: "acme", Name: "k", Scopes: []string{"read"}, Metadata: map[string]string{"team": "x"},
+			Enabled: true, Start: "acme_x", CreatedAt: now}
+		if err := s.CreateKey(ctx, k, hashes[i], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.LookupSecret(ctx, hashes[i%n]); err != nil {
+				b.Fatal(err)
+			}
+			i += 7
+		}
+	})
+}
+
+func BenchmarkCreateKey(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "keymint.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	if err := s.CreateApp(ctx, store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		secret := keyformat.Generate("acme")
+		h := keyformat.Hash(secret)
+		k := store.Key{ID: fmt.Sprintf("key_%08d", i), App: "acme", Name: "k", Scopes: []string{"read"}, Enabled: true, Start: keyformat.Start(secret), CreatedAt: now}
+		if err := s.CreateKey(ctx, k, h[:], nil); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }

@@ -1,0 +1,78 @@
+// Command bench runs keymint's benchmarks and writes BENCHMARKS.md: verify
+// throughput and latency against a bare net/http floor, create and rotate
+// throughput, Terraform cost per key against hashicorp/time, memory, and the
+// Go micro-benchmarks. Every load it sends goes to loopback, bounded in
+// requests and time. Run it with `make bench`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+var (
+	keymintBin  = flag.String("keymint", "bin/keymint", "keymint binary")
+	providerBin = flag.String("provider", "bin/terraform-provider-keymint", "provider binary")
+	out         = flag.String("out", "BENCHMARKS.md", "report file")
+	runs        = flag.Int("runs", 3, "runs of each measurement (the report gives the median and the spread)")
+	duration    = flag.Duration("duration", 5*time.Second, "length of one verify load run")
+	maxRequests = flag.Int("max-requests", 500000, "cap on requests in one verify load run")
+	verifyKeys  = flag.Int("verify-keys", 10000, "keys stored for the verify load (across 10 apps)")
+	memoryKeys  = flag.Int("memory-keys", 100000, "keys stored for the idle-memory figure")
+	tfResources = flag.Int("tf-resources", 200, "resources per Terraform configuration")
+	parallelism = flag.Int("parallelism", 10, "terraform -parallelism")
+	skipTF      = flag.Bool("skip-terraform", false, "skip the Terraform measurements")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+
+func run(ctx context.Context) error {
+	start := time.Now()
+	r := &report{Cores: runtime.NumCPU(), Runs: *runs, Started: start.UTC(), GoVersion: runtime.Version(),
+		Command: strings.TrimSpace("make bench " + strings.Join(os.Args[1:], " ")),
+		Verify:  map[int][]loadResult{}, Floor: map[int][]loadResult{}}
+	if out, err := exec.Command("terraform", "version").Output(); err == nil {
+		r.Terraform = strings.SplitN(string(out), "\n", 2)[0]
+	}
+	work, err := os.MkdirTemp("", "keymint-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	logf("verify: seeding %d keys through the API", *verifyKeys)
+	if err := benchVerify(ctx, work, r); err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	logf("store: creating %d keys directly, then idle memory", *memoryKeys)
+	if err := benchStoreAndMemory(ctx, work, r); err != nil {
+		return fmt.Errorf("store/memory: %w", err)
+	}
+	if !*skipTF {
+		if err := benchTerraform(ctx, work, r); err != nil {
+			return fmt.Errorf("terraform: %w", err)
+		}
+	}
+	logf("go micro-benchmarks and the verify profile")
+	if err := benchMicro(r); err != nil {
+		return fmt.Errorf("micro-benchmarks: %w", err)
+	}
+	r.Elapsed = time.Since(start).Round(time.Second)
+	text := r.markdown()
+	fmt.Print(text)
+	return os.WriteFile(*out, []byte(text), 0o644)
+}

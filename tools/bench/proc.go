@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// proc is a server process started for a benchmark.
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+// startServer runs bin with args plus --addr 127.0.0.1:0 --addr-file, and waits until it listens.
+func startServer(dir, bin string, env []string, args ...string) (*proc, error) {
+	addrFile := filepath.Join(dir, fmt.Sprintf("addr-%d", time.Now().UnixNano()))
+	logFile, err := os.Create(addrFile + ".log")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append(args, "--addr", "127.0.0.1:0", "--addr-file", addrFile)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 300 {
+		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
+			return &proc{cmd: cmd, addr: string(b)}, nil
+		}
+		time.Sleep(20 * time.Millisecond) // polling a child's start-up: no clock to inject
+	}
+	cmd.Process.Kill()
+	return nil, fmt.Errorf("%s did not start listening (log: %s.log)", bin, addrFile)
+}
+
+func (p *proc) url() string { return "http://" + p.addr }
+
+func (p *proc) stop() error {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	return p.cmd.Wait()
+}
+
+// memory returns the process's resident set size now and at its peak, in bytes.
+func (p *proc) memory() (rss, peak int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, _ := strings.Cut(sc.Text(), ":")
+		fields := strings.Fields(value)
+		if len(fields) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(fields[0], 10, 64)
+		switch name {
+		case "VmRSS":
+			rss = kb << 10
+		case "VmHWM":
+			peak = kb << 10
+		}
+	}
+	return rss, peak, sc.Err()
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+type throughput struct {
+	Count   int
+	Workers int
+	Elapsed time.Duration
+}
+
+func (t throughput) perSec() float64 { return float64(t.Count) / t.Elapsed.Seconds() }
+
+type profileShare struct {
+	Name string
+	Pct  float64
+}
+
+func sortShares(s []profileShare) {
+	slices.SortFunc(s, func(a, b profileShare) int {
+		switch {
+		case a.Pct > b.Pct:
+			return -1
+		case a.Pct < b.Pct:
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+type report struct {
+	Cores       int
+	Runs        int
+	Started     time.Time
+	Elapsed     time.Duration
+	GoVersion   string
+	Terraform   string
+	Command     string
+	Verify      map[int][]loadResult
+	Floor       map[int][]loadResult
+	CreateAPI   throughput
+	RotateAPI   throughput
+	CreateStore throughput
+	IdleRSS     int64
+	IdleKeys    int
+	PeakRSS     int64
+
+	TFResources, TFParallelism int
+	TF                         map[string][]tfTimes
+
+	Micro   []string
+	Profile []profileShare
+}
+
+// stat is the median of a measurement's runs, with its min and max.
+type stat struct{ med, lo, hi float64 }
+
+func statOf(xs []float64) stat {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return stat{}
+	}
+	return stat{med: s[len(s)/2], lo: s[0], hi: s[len(s)-1]}
+}
+
+func pick[T any](rs []T, f func(T) float64) stat {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	return statOf(xs)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (s stat) format(unit string, prec int) string {
+	return fmt.Sprintf("%.*f%s [%.*f–%.*f]", prec, s.med, unit, prec, s.lo, prec, s.hi)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("# Benchmarks")
+	w("")
+	w("Produced by `%s` on %s, in %s: %d cores, %s, %s. Each figure is the median of %d runs, with the min–max spread in brackets; each ratio compares medians measured in the same run of `make bench` on the same machine. The load generator (`tools/bench`) shares the machine's cores with the server.",
+		strings.TrimSpace(r.Command), r.Started.Format("2006-01-02 15:04 UTC"), r.Elapsed, r.Cores, r.GoVersion, r.Terraform, r.Runs)
+	w("")
+	w("## Verify: `POST /v1/verify`")
+	w("")
+	w("A real `keymint serve` (SQLite, %d keys across 10 apps, created through the API) verifying keys chosen at random: 90%% `VALID`, 5%% `INSUFFICIENT_SCOPE`, 5%% `NOT_FOUND` (well-formed keys that reach the store), sent with a verify-scoped management credential (its own lookup on every request). The floor is the same generator against `keymint bench-floor`: a bare `net/http` handler in the same binary that decodes the same JSON body and answers a fixed verdict. %s per run after a 1 s warm-up, at most %d requests.",
+		*verifyKeys, *duration, *maxRequests)
+	w("")
+	w("| connections | server | requests/s | p50 | p99 | p99.9 |")
+	w("|---:|---|---:|---:|---:|---:|")
+	var targets []string
+	for _, conns := range []int{16, 64} {
+		km, fl := r.Verify[conns], r.Floor[conns]
+		rps := func(l loadResult) float64 { return l.PerSec }
+		p50 := func(l loadResult) float64 { return ms(l.P50) }
+		p99 := func(l loadResult) float64 { return ms(l.P99) }
+		p999 := func(l loadResult) float64 { return ms(l.P999) }
+		for _, row := range []struct {
+			name string
+			rs   []loadResult
+		}{{"keymint", km}, {"floor", fl}} {
+			w("| %d | %s | %s | %s | %s | %s |", conns, row.name, pick(row.rs, rps).format("", 0),
+				pick(row.rs, p50).format(" ms", 2), pick(row.rs, p99).format(" ms", 2), pick(row.rs, p999).format(" ms", 2))
+		}
+		tput := pick(km, rps).med / pick(fl, rps).med
+		lat := pick(km, p99).med / pick(fl, p99).med
+		w("| %d | **keymint / floor** | **%.2f** | %.2f | **%.2f** | %.2f |", conns, tput,
+			pick(km, p50).med/pick(fl, p50).med, lat, pick(km, p999).med/pick(fl, p999).med)
+		targets = append(targets,
+			fmt.Sprintf("- %d connections: throughput %.2f of the floor (target ≥ 0.50: %s); p99 %.2f× the floor's (target ≤ 2: %s)",
+				conns, tput, verdict(tput >= 0.5), lat, verdict(lat <= 2)))
+	}
+	w("")
+	w("Targets:")
+	w("")
+	for _, t := range targets {
+		w("%s", t)
+	}
+	w("")
+	w("## Create and rotate")
+	w("")
+	w("| operation | keys | concurrency | keys/s |")
+	w("|---|---:|---:|---:|")
+	w("| create through the API (HTTP, JSON, auth, idempotency key) | %d | %d | %.0f |", r.CreateAPI.Count, r.CreateAPI.Workers, r.CreateAPI.perSec())
+	w("| create through the store directly (key generation, hashing, one SQLite transaction) | %d | %d | %.0f |", r.CreateStore.Count, r.CreateStore.Workers, r.CreateStore.perSec())
+	w("| rotate through the API | %d | %d | %.0f |", r.RotateAPI.Count, r.RotateAPI.Workers, r.RotateAPI.perSec())
+	w("")
+	if r.CreateStore.perSec() > 0 {
+		w("The HTTP layer's share of a create: %.0f%% (1 − API rate / store rate). Creates are bound by SQLite's single writer: each is one committed transaction.",
+			100*(1-r.CreateAPI.perSec()/r.CreateStore.perSec()))
+		w("")
+	}
+	if r.TF != nil {
+		w("## Terraform cost per key")
+		w("")
+		w("`terraform apply`, a no-change `plan` (refresh included) and `destroy` of %d resources, `-parallelism=%d`, providers from a local filesystem mirror. `time_static` (hashicorp/time, an external provider doing no I/O) is the floor the plugin protocol sets; `terraform_data` (no plugin at all) is for reference. The keymint configuration also holds its one `keymint_auth_app`.",
+			r.TFResources, r.TFParallelism)
+		w("")
+		w("| phase | keymint_api_key | time_static | terraform_data | keymint / time_static |")
+		w("|---|---:|---:|---:|---:|")
+		var tfTargets []string
+		for _, ph := range []struct {
+			name string
+			f    func(tfTimes) float64
+		}{
+			{"apply", func(t tfTimes) float64 { return t.Apply.Seconds() }},
+			{"plan", func(t tfTimes) float64 { return t.Plan.Seconds() }},
+			{"destroy", func(t tfTimes) float64 { return t.Destroy.Seconds() }},
+		} {
+			k, f, d := pick(r.TF["keymint_api_key"], ph.f), pick(r.TF["time_static"], ph.f), pick(r.TF["terraform_data"], ph.f)
+			ratio := k.med / f.med
+			w("| %s | %s | %s | %s | **%.2f** |", ph.name, k.format(" s", 2), f.format(" s", 2), d.format(" s", 2), ratio)
+			tfTargets = append(tfTargets, fmt.Sprintf("- %s: %.2f× time_static (target ≤ 1.5: %s)", ph.name, ratio, verdict(ratio <= 1.5)))
+		}
+		w("")
+		w("Targets:")
+		w("")
+		for _, t := range tfTargets {
+			w("%s", t)
+		}
+		w("")
+	}
+	w("## Memory")
+	w("")
+	w("| state | resident memory |")
+	w("|---|---:|")
+	w("| idle, %d keys stored | %s |", r.IdleKeys, mib(r.IdleRSS))
+	w("| peak during the verify load (VmHWM) | %s |", mib(r.PeakRSS))
+	w("")
+	w("## Go micro-benchmarks (hot path)")
+	w("")
+	w("```")
+	for _, m := range r.Micro {
+		w("%s", m)
+	}
+	w("```")
+	w("")
+	w("## Where verify's time goes")
+	w("")
+	w("CPU profile of `BenchmarkVerify` (the verify handler in process, no network, verify-scoped credential), flat time grouped by where it is spent:")
+	w("")
+	w("| where | share of CPU |")
+	w("|---|---:|")
+	for _, p := range r.Profile {
+		w("| %s | %.1f%% |", p.Name, p.Pct)
+	}
+	w("")
+	w("Each verify does two indexed lookups by SHA-256 hash (the credential, then the key), each a read transaction on a prepared statement; it writes nothing (`last_used_at` is batched each second) and caches nothing, so a revoke shows on the next request.")
+	return b.String()
+}

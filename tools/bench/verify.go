@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+const benchRootToken = "bench-root-token"
+
+// loadResult is one run of the load generator.
+type loadResult struct {
+	Requests int
+	Errors   int
+	PerSec   float64
+	P50      time.Duration
+	P99      time.Duration
+	P999     time.Duration
+}
+
+// request is one prepared verify call and the verdict it must get.
+type request struct {
+	body []byte
+	want string
+}
+
+func benchVerify(ctx context.Context, work string, r *report) error {
+	srv, err := startServer(work, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken, "KEYMINT_LOG_FORMAT=json"},
+		"serve", "--db", "sqlite:"+filepath.Join(work, "verify.db"))
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	c, err := client.New(srv.url(), benchRootToken)
+	if err != nil {
+		return err
+	}
+	// Applications verify with a narrow credential, which costs a lookup of its own.
+	cred, err := c.CreateKey(ctx, wire.ManagementApp, wire.CreateKey{Name: "bench verifier", Scopes: []string{wire.ScopeVerify}})
+	if err != nil {
+		return err
+	}
+	const apps = 10
+	for i := range apps {
+		if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: fmt.Sprintf("app-%d", i), Name: "bench", Scopes: []string{"read:data", "write:data"},
+			KeyPrefix: fmt.Sprintf("bench%d", i), RateLimit: &wire.RateLimit{Requests: 1_000_000_000, Window: "1s"}}); err != nil {
+			return err
+		}
+	}
+	secrets := make([]string, *verifyKeys)
+	ids := make([]string, *verifyKeys)
+	elapsed, err := parallel(*verifyKeys, 16, func(i int) error {
+		k, err := c.CreateKey(ctx, fmt.Sprintf("app-%d", i%apps), wire.CreateKey{Name: fmt.Sprintf("key %d", i),
+			Scopes: []string{"read:data"}, Metadata: map[string]string{"customer": fmt.Sprintf("c%d", i)}})
+		secrets[i], ids[i] = k.Secret, k.Key.ID
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.CreateAPI = throughput{Count: *verifyKeys, Workers: 16, Elapsed: elapsed}
+	rotations := min(2000, *verifyKeys)
+	elapsed, err = parallel(rotations, 16, func(i int) error {
+		k, err := c.RotateKey(ctx, ids[i], "0s")
+		secrets[i] = k.Secret
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	r.RotateAPI = throughput{Count: rotations, Workers: 16, Elapsed: elapsed}
+
+	// 90% VALID, 5% INSUFFICIENT_SCOPE, 5% NOT_FOUND (well-formed, unknown: it reaches the store).
+	rng := rand.New(rand.NewPCG(1, 2))
+	reqs := make([]request, 20000)
+	for i := range reqs {
+		k := secrets[rng.IntN(len(secrets))]
+		req, want := wire.VerifyRequest{Key: k, Scopes: []string{"read:data"}}, wire.CodeValid
+		switch n := rng.IntN(100); {
+		case n < 5:
+			req.Scopes, want = []string{"write:data"}, wire.CodeInsufficientScope
+		case n < 10:
+			req.Key, want = keyformat.Generate(fmt.Sprintf("bench%d", rng.IntN(apps))), wire.CodeNotFound
+		}
+		reqs[i].body, _ = json.Marshal(req)
+		reqs[i].want = want
+	}
+	if err := checkVerdicts(srv.url(), cred.Secret, reqs[:2000]); err != nil {
+		return err
+	}
+
+	floor, err := startServer(work, *keymintBin, nil, "bench-floor")
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+	for _, conns := range []int{16, 64} {
+		for run := range *runs {
+			logf("verify load: %d connections, run %d/%d", conns, run+1, *runs)
+			km := load(srv.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
+			fl := load(floor.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
+			if km.Errors > 0 || fl.Errors > 0 {
+				return fmt.Errorf("%d errors from keymint, %d from the floor", km.Errors, fl.Errors)
+			}
+			r.Verify[conns] = append(r.Verify[conns], km)
+			r.Floor[conns] = append(r.Floor[conns], fl)
+		}
+	}
+	_, r.PeakRSS, err = srv.memory()
+	return err
+}
+
+// checkVerdicts makes sure the load asks what it claims to: each prepared
+// request gets its expected verdict.
+func checkVerdicts(url, token string, reqs []request) error {
+	for _, q := range reqs {
+		req, _ := http.NewRequest("POST", url+"/v1/verify", bytes.NewReader(q.body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		var v wire.VerifyResponse
+		err = json.NewDecoder(res.Body).Decode(&v)
+		res.Body.Close()
+		if err != nil || v.Code != q.want {
+			return fmt.Errorf("prepared request got %s (%v), want %s", v.Code, err, q.want)
+		}
+	}
+	return nil
+}
+
+// load drives POST /v1/verify with conns connections for d (after a one-second
+// warm-up), or until maxReq requests, whichever comes first.
+func load(url, token string, reqs []request, conns int, d time.Duration, maxReq int) loadResult {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var sent atomic.Int64
+	var errs atomic.Int64
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	warm := time.Now().Add(time.Second)
+	deadline := warm.Add(d)
+	var measuredStart time.Time
+	for w := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			mine := make([]time.Duration, 0, maxReq/conns+1)
+			for {
+				now := time.Now()
+				if now.After(deadline) {
+					break
+				}
+				measuring := now.After(warm)
+				if measuring && sent.Add(1) > int64(maxReq) {
+					break
+				}
+				q := reqs[rng.IntN(len(reqs))]
+				req, _ := http.NewRequest("POST", url+"/v1/verify", bytes.NewReader(q.body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				res, err := hc.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", res.StatusCode)
+					}
+				}
+				if measuring {
+					if err != nil {
+						errs.Add(1)
+					}
+					mine = append(mine, time.Since(t0))
+				}
+			}
+			lat[w] = mine
+		}()
+	}
+	time.Sleep(time.Until(warm))
+	measuredStart = time.Now()
+	wg.Wait()
+	elapsed := time.Since(measuredStart)
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(p*float64(len(all))))]
+	}
+	return loadResult{Requests: len(all), Errors: int(errs.Load()), PerSec: float64(len(all)) / elapsed.Seconds(),
+		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999)}
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and reports the wall time.
+func parallel(n, workers int, fn func(i int) error) (time.Duration, error) {
+	start := time.Now()
+	next := atomic.Int64{}
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
