@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on --debug-addr
 	"os"
 	"os/signal"
 	"strings"
@@ -77,6 +78,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	db := fs.String("db", envOr(getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
 	logFormat := fs.String("log-format", envOr(getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
+	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (SQLite only; 0 disables); writes empty it, so it never serves a stale verdict")
+	debugAddr := fs.String("debug-addr", envOr(getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +92,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := openStore(ctx, *db)
+	st, err := openStore(ctx, *db, *cacheSize)
 	if err != nil {
 		return err
 	}
@@ -111,6 +114,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
 			return err
 		}
+	}
+	if *debugAddr != "" {
+		// Profiling only: keep it on loopback. It carries no keymint data.
+		dbg := &http.Server{Addr: *debugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { log.Info("debug listener", "addr", *debugAddr, "err", dbg.ListenAndServe()) }()
+		defer dbg.Close()
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
@@ -139,16 +148,46 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return err
 }
 
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
+func openStore(ctx context.Context, dsn string, cacheSize int) (store.Store, error) {
 	scheme, rest, _ := strings.Cut(dsn, ":")
 	switch scheme {
 	case "sqlite":
 		if rest == "" {
 			return nil, errors.New("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
 		}
-		return sqlite.Open(ctx, rest)
+		// One server per SQLite file: the verify cache relies on seeing every write.
+		lock, err := os.OpenFile(rest+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("%s is in use by another keymint serve (lock %s.lock); run one server per SQLite file, or use PostgreSQL for several replicas", rest, rest)
+		}
+		st, err := sqlite.Open(ctx, rest)
+		if err != nil {
+			lock.Close()
+			return nil, err
+		}
+		var s store.Store = st
+		if cacheSize > 0 {
+			s = store.NewVerifyCache(st, cacheSize)
+		}
+		return lockedStore{Store: s, lock: lock}, nil
 	}
 	return nil, fmt.Errorf("--db %q: unsupported database; use sqlite:<path>", dsn)
+}
+
+// lockedStore releases the database's lock file when the store closes.
+type lockedStore struct {
+	store.Store
+	lock *os.File
+}
+
+func (l lockedStore) Close() error {
+	err := l.Store.Close()
+	l.lock.Close()
+	return err
 }
 
 // rootToken returns the hash of the root token: KEYMINT_ROOT_TOKEN if set,

@@ -14,6 +14,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
@@ -37,7 +38,8 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := clock.NewFake(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
-	srv, err := api.New(context.Background(), api.Config{Store: st, RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
+	// As keymint serve runs SQLite: behind the verify cache.
+	srv, err := api.New(context.Background(), api.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

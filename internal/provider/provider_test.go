@@ -22,6 +22,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/tfmirror"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -91,7 +92,7 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{Token: testRootToken, Clock: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
-	srv, err := api.New(context.Background(), api.Config{Store: st, RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
+	srv, err := api.New(context.Background(), api.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ var (
 	tfResources = flag.Int("tf-resources", 200, "resources per Terraform configuration")
 	parallelism = flag.Int("parallelism", 10, "terraform -parallelism")
 	skipTF      = flag.Bool("skip-terraform", false, "skip the Terraform measurements")
+	profileOut  = flag.String("profile", "", "also keep the server's CPU profile at this path (for go tool pprof)")
 )
 
 func main() {

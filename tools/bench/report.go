@@ -195,7 +195,7 @@ func (r *report) markdown() string {
 	w("")
 	w("## Where verify's time goes")
 	w("")
-	w("CPU profile of `BenchmarkVerify` (the verify handler in process, no network, verify-scoped credential), flat time grouped by where it is spent:")
+	w("CPU profile of the `keymint serve` process (through `--debug-addr`) during the first verify run at 64 connections, flat time grouped by where it is spent:")
 	w("")
 	w("| where | share of CPU |")
 	w("|---|---:|")
@@ -203,6 +203,6 @@ func (r *report) markdown() string {
 		w("| %s | %.1f%% |", p.Name, p.Pct)
 	}
 	w("")
-	w("Each verify does two indexed lookups by SHA-256 hash (the credential, then the key), each a read transaction on a prepared statement; it writes nothing (`last_used_at` is batched each second) and caches nothing, so a revoke shows on the next request.")
+	w("A verify looks up two secrets by SHA-256 hash (the credential, then the key). `keymint serve` keeps them in its verify cache (`internal/store.VerifyCache`): the SQLite server is the database's only writer, and every write that can change a verdict empties the cache before it answers, so a revoke or disable shows on the very next verify. Unknown keys are not cached and reach SQLite. Nothing is written per request: `last_used_at` is batched each second. What remains is HTTP, JSON, the per-request log line and the allocations they make; `go tool pprof` on `make bench -- -profile cpu.pprof` shows the detail.")
 	return b.String()
 }

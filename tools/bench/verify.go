@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -38,8 +40,12 @@ type request struct {
 }
 
 func benchVerify(ctx context.Context, work string, r *report) error {
+	debugAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	srv, err := startServer(work, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken, "KEYMINT_LOG_FORMAT=json"},
-		"serve", "--db", "sqlite:"+filepath.Join(work, "verify.db"))
+		"serve", "--db", "sqlite:"+filepath.Join(work, "verify.db"), "--debug-addr", debugAddr)
 	if err != nil {
 		return err
 	}
@@ -110,7 +116,21 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 	for _, conns := range []int{16, 64} {
 		for run := range *runs {
 			logf("verify load: %d connections, run %d/%d", conns, run+1, *runs)
+			var profiled chan error
+			if conns == 64 && run == 0 {
+				// Profile the real server in the middle of the first run at 64 connections.
+				profiled = make(chan error, 1)
+				go func() { profiled <- captureProfile(debugAddr, filepath.Join(work, "verify.pprof"), *duration) }()
+			}
 			km := load(srv.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return err
+				}
+				if r.Profile, err = profileShares(filepath.Join(work, "verify.pprof")); err != nil {
+					return err
+				}
+			}
 			fl := load(floor.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
 			if km.Errors > 0 || fl.Errors > 0 {
 				return fmt.Errorf("%d errors from keymint, %d from the floor", km.Errors, fl.Errors)
@@ -121,6 +141,40 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 	}
 	_, r.PeakRSS, err = srv.memory()
 	return err
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// captureProfile takes a CPU profile of the server through --debug-addr,
+// covering the middle of a load run of length d (which starts with a 1 s warm-up).
+func captureProfile(debugAddr, path string, d time.Duration) error {
+	seconds := max(1, int(d.Seconds())-1)
+	time.Sleep(1500 * time.Millisecond)
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, seconds))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %d %s", res.StatusCode, b)
+	}
+	if *profileOut != "" {
+		if err := os.WriteFile(*profileOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // checkVerdicts makes sure the load asks what it claims to: each prepared

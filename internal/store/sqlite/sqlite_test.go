@@ -13,15 +13,20 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keymint.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+func openTemp(t *testing.T) store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keymint.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) { storetest.Run(t, openTemp) }
+
+// The verify cache is how keymint serve runs SQLite: it must behave as the store does.
+func TestConformanceWithVerifyCache(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return store.NewVerifyCache(openTemp(t), 1000) })
 }
 
 func BenchmarkLookupSecret(b *testing.B) {

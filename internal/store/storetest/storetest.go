@@ -122,6 +122,9 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateApp(ctx, app("a", "read"), nil))
 	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	if _, err := s.LookupSecret(ctx, hash("1")); err != nil {
+		t.Fatal(err)
+	}
 	var live *store.LiveKeysError
 	if err := s.DeleteApp(ctx, "a", false, t0); !errors.As(err, &live) || !slices.Equal(live.KeyIDs, []string{"k1"}) {
 		t.Fatalf("DeleteApp with a live key: %v", err)
@@ -167,6 +170,11 @@ func testKeys(t *testing.T, s store.Store) {
 	if sec.Key.ID != "k1" || sec.ExpiresAt != nil || sec.RateLimit != nil {
 		t.Fatalf("LookupSecret = %+v", sec)
 	}
+	_, err = s.UpdateApp(ctx, "a", t0, func(a *store.App) error { a.RateLimit = &store.RateLimit{Requests: 5, Window: time.Second}; return nil })
+	must(t, err)
+	if sec, _ = s.LookupSecret(ctx, hash("1")); sec.RateLimit == nil || sec.RateLimit.Requests != 5 {
+		t.Fatalf("after the app's rate limit changed, LookupSecret = %+v", sec.RateLimit)
+	}
 	_, err = s.LookupSecret(ctx, hash("nope"))
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.UpdateKey(ctx, "k1", func(k *store.Key) error {
@@ -177,6 +185,9 @@ func testKeys(t *testing.T, s store.Store) {
 	got, _ = s.GetKey(ctx, "k1")
 	if got.Name != "renamed" || got.Enabled || len(got.Metadata) != 0 || got.Status(t0) != store.StatusDisabled {
 		t.Fatalf("after UpdateKey: %+v", got)
+	}
+	if sec, _ = s.LookupSecret(ctx, hash("1")); sec.Key.Enabled || sec.Key.Name != "renamed" {
+		t.Fatalf("after UpdateKey, LookupSecret = %+v", sec.Key)
 	}
 	if got.Status(exp) != store.StatusExpired {
 		t.Fatalf("status at expiry = %s", got.Status(exp))
@@ -233,6 +244,9 @@ func testRevokeKey(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateApp(ctx, app("a", "read"), nil))
 	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	if sec, err := s.LookupSecret(ctx, hash("1")); err != nil || sec.Key.Status(t0) != store.StatusActive {
+		t.Fatalf("before revoke: %+v %v", sec.Key, err)
+	}
 	k, err := s.RevokeKey(ctx, "k1", t0)
 	must(t, err)
 	if k.Status(t0) != store.StatusRevoked {
@@ -258,6 +272,9 @@ func testRotateKey(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateApp(ctx, app("a", "read"), nil))
 	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	if _, err := s.LookupSecret(ctx, hash("1")); err != nil {
+		t.Fatal(err)
+	}
 	k, err := s.RotateKey(ctx, "k1", hash("2"), "new-start", t0, time.Hour)
 	must(t, err)
 	if k.Start != "new-start" || !k.RotatedAt.Equal(t0) {
@@ -369,5 +386,45 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(keys) != n {
 		t.Fatalf("%d revoked keys, want %d", len(keys), n)
+	}
+}
+
+// testRevokeRacesLookups: lookups racing a revoke may see either state, but
+// once RevokeKey has returned every lookup sees the key revoked.
+func testRevokeRacesLookups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	for i := range 20 {
+		id := fmt.Sprintf("k%02d", i)
+		must(t, s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						s.LookupSecret(ctx, hash(id))
+					}
+				}
+			}()
+		}
+		_, err := s.RevokeKey(ctx, id, t0)
+		must(t, err)
+		for range 50 {
+			sec, err := s.LookupSecret(ctx, hash(id))
+			must(t, err)
+			if sec.Key.RevokedAt == nil {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("a lookup after RevokeKey returned saw %s unrevoked", id)
+			}
+		}
+		close(stop)
+		wg.Wait()
 	}
 }
