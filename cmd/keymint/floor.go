@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -39,14 +38,9 @@ func floorCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(verdict)
 	})
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr, *addrFile)
 	if err != nil {
 		return err
-	}
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
-			return err
-		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -106,14 +106,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr, *addrFile)
 	if err != nil {
 		return err
-	}
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
-			return err
-		}
 	}
 	if *debugAddr != "" {
 		// Profiling only: keep it on loopback. It carries no keymint data.
@@ -146,6 +141,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	<-usageDone
 	log.Info("stopped")
 	return err
+}
+
+// listen listens on addr and, if addrFile is set, writes the bound address
+// there, so a caller that asked for port 0 can find the server.
+func listen(addr, addrFile string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if addrFile != "" {
+		if err := os.WriteFile(addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	return ln, nil
 }
 
 func openStore(ctx context.Context, dsn string, cacheSize int) (store.Store, error) {

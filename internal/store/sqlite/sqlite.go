@@ -205,16 +205,21 @@ func (s *Store) ListApps(ctx context.Context) ([]store.App, error) {
 	if err != nil {
 		return nil, err
 	}
+	return collect(rows, scanApp)
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
-	apps := []store.App{}
+	out := []T{}
 	for rows.Next() {
-		a, err := scanApp(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		apps = append(apps, a)
+		out = append(out, v)
 	}
-	return apps, rows.Err()
+	return out, rows.Err()
 }
 
 func liveKeys(ctx context.Context, tx *sql.Tx, slug string, now time.Time) ([]store.Key, error) {
@@ -336,16 +341,7 @@ func scanKey(row scanner, extra ...any) (store.Key, error) {
 }
 
 func collectKeys(rows *sql.Rows) ([]store.Key, error) {
-	defer rows.Close()
-	keys := []store.Key{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, err
-		}
-		keys = append(keys, k)
-	}
-	return keys, rows.Err()
+	return collect(rows, func(r scanner) (store.Key, error) { return scanKey(r) })
 }
 
 func getKey(ctx context.Context, q interface {

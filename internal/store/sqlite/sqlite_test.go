@@ -29,17 +29,22 @@ func TestConformanceWithVerifyCache(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return store.NewVerifyCache(openTemp(t), 1000) })
 }
 
-func BenchmarkLookupSecret(b *testing.B) {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "keymint.db"))
+// benchStore is a store on a temp file with one app, acme.
+func benchStore(b *testing.B) *sqlite.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "keymint.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	now := time.Now().UTC()
-	if err := s.CreateApp(ctx, store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+	if err := s.CreateApp(context.Background(), store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
 		b.Fatal(err)
 	}
+	return s
+}
+
+func BenchmarkLookupSecret(b *testing.B) {
+	ctx, s, now := context.Background(), benchStore(b), time.Now().UTC()
 	const n = 10000
 	hashes := make([][]byte, n)
 	for i := range n {
@@ -65,16 +70,7 @@ func BenchmarkLookupSecret(b *testing.B) {
 }
 
 func BenchmarkCreateKey(b *testing.B) {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "keymint.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	now := time.Now().UTC()
-	if err := s.CreateApp(ctx, store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
-		b.Fatal(err)
-	}
+	ctx, s, now := context.Background(), benchStore(b), time.Now().UTC()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
