@@ -45,7 +45,7 @@ func floorCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hs := &http.Server{Handler: mux}
-	go func() { <-ctx.Done(); hs.Shutdown(context.Background()) }()
+	go func() { <-ctx.Done(); _ = hs.Shutdown(context.Background()) }()
 	if err := hs.Serve(ln); err != http.ErrServerClosed {
 		return err
 	}

@@ -190,8 +190,11 @@ func checkVerdicts(url, token string, reqs []request) error {
 		var v wire.VerifyResponse
 		err = json.NewDecoder(res.Body).Decode(&v)
 		res.Body.Close()
-		if err != nil || v.Code != q.want {
-			return fmt.Errorf("prepared request got %s (%v), want %s", v.Code, err, q.want)
+		if err != nil {
+			return err
+		}
+		if v.Code != q.want {
+			return fmt.Errorf("prepared request got %s, want %s", v.Code, q.want)
 		}
 	}
 	return nil
