@@ -299,8 +299,22 @@ func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, res
 		resp.Diagnostics.AddError("Could not read keymint API key", err.Error())
 		return
 	}
+	if rotatedElsewhere(state, k) {
+		resp.Diagnostics.AddWarning("keymint API key rotated outside Terraform",
+			fmt.Sprintf("API key %s was rotated at %s, outside Terraform: the secret in state is the previous one and stops working when its grace period ends. "+
+				"Change rotation_triggers to rotate it again from Terraform and get a working secret into state.", k.ID, k.RotatedAt.Format(time.RFC3339)))
+	}
 	state.fromAPI(k)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// rotatedElsewhere reports whether the server rotated the key since the secret in state was set.
+func rotatedElsewhere(state apiKeyModel, k wire.Key) bool {
+	if state.Secret.IsNull() || k.RotatedAt == nil {
+		return false // imported (no secret to go stale) or never rotated
+	}
+	prev, diags := state.RotatedAt.ValueRFC3339Time()
+	return state.RotatedAt.IsNull() || diags.HasError() || !prev.Equal(*k.RotatedAt)
 }
 
 func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

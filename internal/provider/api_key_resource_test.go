@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -332,6 +334,29 @@ resource "keymint_api_key" "ci" {
 			},
 		},
 	})
+}
+
+func TestRotatedElsewhere(t *testing.T) {
+	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	later := at.Add(time.Hour)
+	withSecret := apiKeyModel{Secret: types.StringValue("s"), RotatedAt: timetypes.NewRFC3339TimeValue(at)}
+	neverRotated := apiKeyModel{Secret: types.StringValue("s"), RotatedAt: timetypes.NewRFC3339Null()}
+	imported := apiKeyModel{Secret: types.StringNull(), RotatedAt: timetypes.NewRFC3339Null()}
+	for name, c := range map[string]struct {
+		state apiKeyModel
+		key   wire.Key
+		want  bool
+	}{
+		"unchanged":           {withSecret, wire.Key{RotatedAt: &at}, false},
+		"rotated again":       {withSecret, wire.Key{RotatedAt: &later}, true},
+		"first rotation":      {neverRotated, wire.Key{RotatedAt: &at}, true},
+		"never rotated":       {neverRotated, wire.Key{}, false},
+		"imported, no secret": {imported, wire.Key{RotatedAt: &at}, false},
+	} {
+		if got := rotatedElsewhere(c.state, c.key); got != c.want {
+			t.Errorf("%s: rotatedElsewhere = %v, want %v", name, got, c.want)
+		}
+	}
 }
 
 func TestGoneReasonWarnings(t *testing.T) {

@@ -69,6 +69,19 @@ data "keymint_api_keys" "all" {
 	})
 }
 
+// Not parallel: it clears the provider's environment variables.
+func TestAccProvider_missingConfig(t *testing.T) {
+	t.Setenv("KEYMINT_ENDPOINT", "")
+	t.Setenv("KEYMINT_TOKEN", "")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		Steps: []resource.TestStep{{
+			Config:      `data "keymint_auth_app" "x" { slug = "keymint" }`,
+			ExpectError: regexp.MustCompile(`(?s)Missing keymint endpoint.*Missing keymint token`),
+		}},
+	})
+}
+
 func TestAccProvider_configErrors(t *testing.T) {
 	ts := newTestServer(t)
 	app := `

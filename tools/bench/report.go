@@ -203,6 +203,6 @@ func (r *report) markdown() string {
 		w("| %s | %.1f%% |", p.Name, p.Pct)
 	}
 	w("")
-	w("A verify looks up two secrets by SHA-256 hash (the credential, then the key). `keymint serve` keeps them in its verify cache (`internal/store.VerifyCache`): the SQLite server is the database's only writer, and every write that can change a verdict empties the cache before it answers, so a revoke or disable shows on the very next verify. Unknown keys are not cached and reach SQLite. Nothing is written per request: `last_used_at` is batched each second. What remains is HTTP, JSON, the per-request log line and the allocations they make; `go tool pprof` on `make bench -- -profile cpu.pprof` shows the detail.")
+	w("A verify looks up two secrets by SHA-256 hash (the credential, then the key). `keymint serve` keeps them in its verify cache (`internal/store.VerifyCache`): the SQLite server is the database's only writer, and every write that can change a verdict empties the cache before it answers, so a revoke or disable shows on the very next verify. Unknown keys are not cached and reach SQLite. Nothing is written per request: `last_used_at` is batched each second. What remains is HTTP, JSON, the per-request log line and the allocations they make; `make bench BENCH_FLAGS=\"-profile cpu.pprof\"` keeps the profile for `go tool pprof`.")
 	return b.String()
 }
