@@ -155,8 +155,8 @@ type Store interface {
 	// UpdateApp applies fn to the stored app in one transaction; if the new
 	// scopes leave a live key with a scope outside them it fails with *LiveKeysError.
 	UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*App) error) (App, error)
-	// DeleteApp removes the app and its keys. With live keys it fails with
-	// *LiveKeysError unless force, which revokes them first.
+	// DeleteApp removes the app with its keys and their secrets, so none of
+	// them verifies again. With live keys it fails with *LiveKeysError unless force.
 	DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error
 
 	CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency) error
