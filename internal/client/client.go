@@ -57,12 +57,20 @@ func New(endpoint, token string, opts ...Option) (*Client, error) {
 	if token == "" {
 		return nil, errors.New("no token given")
 	}
-	c := &Client{base: u, token: token, http: &http.Client{Timeout: 60 * time.Second}, userAgent: "keymint-go-client",
+	c := &Client{base: u, token: token, http: &http.Client{Timeout: 60 * time.Second, Transport: NewTransport()}, userAgent: "keymint-go-client",
 		MaxRetries: 4, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, sleep: sleepCtx}
 	for _, o := range opts {
 		o(c)
 	}
 	return c, nil
+}
+
+// NewTransport is the HTTP transport clients should use: it keeps enough idle connections for Terraform's parallelism (the
+// default keeps 2 per host, so most parallel calls would dial anew).
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

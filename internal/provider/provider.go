@@ -79,7 +79,7 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 		return
 	}
 	ua := fmt.Sprintf("terraform-provider-keymint/%s (+https://registry.terraform.io/providers/keymint/keymint) Terraform/%s", p.version, req.TerraformVersion)
-	c, err := client.New(endpoint, token, client.WithUserAgent(ua), client.WithHTTPClient(&http.Client{Timeout: 60 * time.Second}))
+	c, err := client.New(endpoint, token, client.WithUserAgent(ua), client.WithHTTPClient(&http.Client{Timeout: 60 * time.Second, Transport: client.NewTransport()}))
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid keymint endpoint", err.Error())
 		return
