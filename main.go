@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"log"
+	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
@@ -16,10 +17,27 @@ var version = "dev"
 
 //go:generate go run github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs generate --provider-name keymint
 
+// quietSDKLogs turns off the plugin SDK's own logs unless the user asked for
+// logs. Left unset, the SDK logs at TRACE (a JSON line per attribute per
+// resource) only for Terraform to discard them: about a third of the
+// provider's CPU in a large plan. TF_LOG=DEBUG or TRACE (or any TF_LOG_SDK*)
+// brings them all back.
+func quietSDKLogs() {
+	for _, v := range []string{"TF_LOG", "TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_SDK_PROTO"} {
+		if os.Getenv(v) != "" {
+			return
+		}
+	}
+	for _, v := range []string{"TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_SDK_PROTO"} {
+		os.Setenv(v, "off")
+	}
+}
+
 func main() {
 	var debug bool
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers like delve")
 	flag.Parse()
+	quietSDKLogs()
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		Address: provider.Address,
 		Debug:   debug,

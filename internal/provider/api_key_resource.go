@@ -131,7 +131,7 @@ func (r *apiKeyResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				MarkdownDescription: "Safe-to-log beginning of the secret, e.g. `acme_live_Ab3dE9`.",
 			},
 			"status": schema.StringAttribute{
-				Computed:            true,
+				Computed: true, PlanModifiers: keep, // ModifyPlan sets it when enabled changes
 				MarkdownDescription: "`active` or `disabled` (a revoked or expired key leaves state).",
 			},
 			"created_at": schema.StringAttribute{
@@ -159,6 +159,9 @@ func (r *apiKeyResource) Configure(_ context.Context, req resource.ConfigureRequ
 func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return // destroy
+	}
+	if req.Plan.Raw.Equal(req.State.Raw) {
+		return // nothing changes: the common case in a large no-change plan, kept cheap
 	}
 	var plan apiKeyModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -366,12 +369,12 @@ func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest,
 }
 
 func (r *apiKeyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	var state apiKeyModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	var id types.String
+	resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("id"), &id)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.client.RevokeKey(ctx, state.ID.ValueString()); err != nil && !client.IsNotFound(err) {
+	if err := r.client.RevokeKey(ctx, id.ValueString()); err != nil && !client.IsNotFound(err) {
 		resp.Diagnostics.AddError("Could not revoke keymint API key", err.Error())
 	}
 }

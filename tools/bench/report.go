@@ -171,6 +171,8 @@ func (r *report) markdown() string {
 			tfTargets = append(tfTargets, fmt.Sprintf("- %s: %.2f× time_static (target ≤ 1.5: %s)", ph.name, ratio, verdict(ratio <= 1.5)))
 		}
 		w("")
+		w("Most of a plan's cost is the plugin protocol and the framework's per-attribute work, the same for both providers. keymint's provider adds an HTTP call per key on refresh and per change, and it turns off the plugin SDK's own trace logs unless `TF_LOG` asks for them: left on, they are a JSON line per attribute per resource, about a third of the provider's CPU, which Terraform then discards (hashicorp/time still pays that).")
+		w("")
 		w("Targets:")
 		w("")
 		for _, t := range tfTargets {
