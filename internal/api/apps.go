@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
@@ -74,17 +73,6 @@ func validateText(fe *fieldErrors, field, v string, required bool, maxLen int) {
 	if len(v) > maxLen {
 		fe.add(field, "must be at most %d bytes", maxLen)
 	}
-}
-
-// readBody reads the raw body (capped), for handlers that also hash it.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := io.Copy(&buf, http.MaxBytesReader(w, r.Body, maxBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, newProblem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
-	}
-	return buf.Bytes(), err
 }
 
 // idempotencyRecord prepares the record for a create sent with an

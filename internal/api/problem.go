@@ -79,15 +79,24 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // decode reads a JSON body strictly: one object, no unknown fields, at most maxBody bytes.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(body, v)
+}
+
+// readBody reads the raw body, capped at maxBody, for handlers that also hash it.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return newProblem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
+			return nil, newProblem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
 		}
-		return newProblem(http.StatusBadRequest, "invalid_body", "could not read the request body: %v", err)
+		return nil, newProblem(http.StatusBadRequest, "invalid_body", "could not read the request body: %v", err)
 	}
-	return decodeBytes(body, v)
+	return body, nil
 }
 
 func decodeBytes(body []byte, v any) error {

@@ -42,9 +42,6 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sets the underlying HTTP client.
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
-
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
@@ -57,7 +54,7 @@ func New(endpoint, token string, opts ...Option) (*Client, error) {
 	if token == "" {
 		return nil, errors.New("no token given")
 	}
-	c := &Client{base: u, token: token, http: &http.Client{Timeout: 60 * time.Second, Transport: NewTransport()}, userAgent: "keymint-go-client",
+	c := &Client{base: u, token: token, http: &http.Client{Timeout: 60 * time.Second, Transport: newTransport()}, userAgent: "keymint-go-client",
 		MaxRetries: 4, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, sleep: sleepCtx}
 	for _, o := range opts {
 		o(c)
@@ -65,9 +62,9 @@ func New(endpoint, token string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// NewTransport is the HTTP transport clients should use: it keeps enough idle connections for Terraform's parallelism (the
+// newTransport keeps enough idle connections for Terraform's parallelism (the
 // default keeps 2 per host, so most parallel calls would dial anew).
-func NewTransport() *http.Transport {
+func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	return t

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -79,7 +78,7 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 		return
 	}
 	ua := fmt.Sprintf("terraform-provider-keymint/%s (+https://registry.terraform.io/providers/keymint/keymint) Terraform/%s", p.version, req.TerraformVersion)
-	c, err := client.New(endpoint, token, client.WithUserAgent(ua), client.WithHTTPClient(&http.Client{Timeout: 60 * time.Second, Transport: client.NewTransport()}))
+	c, err := client.New(endpoint, token, client.WithUserAgent(ua))
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid keymint endpoint", err.Error())
 		return

@@ -93,12 +93,6 @@ func (k *Key) Status(now time.Time) string {
 	}
 }
 
-// Live reports whether the key is, or could again become, usable.
-func (k *Key) Live(now time.Time) bool {
-	s := k.Status(now)
-	return s == StatusActive || s == StatusDisabled
-}
-
 // HasScopes reports whether every scope in want is among the key's.
 func (k *Key) HasScopes(want []string) bool { return subset(want, k.Scopes) }
 
