@@ -453,3 +453,52 @@ func TestNoPlaintextSecretInDatabase(t *testing.T) {
 		t.Fatal("the start of a key is not in the database: the scan reads the wrong bytes")
 	}
 }
+
+// Concurrent creates that share an Idempotency-Key but not a body: one wins,
+// the others are told the key was used for a different request. None of them
+// may replay (and so rotate) the winner's key.
+func TestIdempotencyRaceWithDifferentBodies(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	for round := range 10 {
+		idem := fmt.Sprintf("race-%d", round)
+		var wg sync.WaitGroup
+		type result struct {
+			status int
+			name   string
+			secret string
+		}
+		results := make(chan result, 8)
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("body-%d", i%2)
+				r := e.do(rootToken, "POST", "/v1/apps/acme/keys", `{"name":"`+name+`","scopes":["read"]}`, wire.IdempotencyHeader, idem)
+				var k wire.KeyWithSecret
+				if r.status == 201 {
+					r.decode(t, &k)
+				}
+				results <- result{r.status, name, k.Secret}
+			}()
+		}
+		wg.Wait()
+		close(results)
+		winner := ""
+		for res := range results {
+			switch res.status {
+			case 201:
+				if winner != "" && winner != res.name {
+					t.Fatalf("round %d: both bodies got 201 for one Idempotency-Key", round)
+				}
+				winner = res.name
+			case 422:
+			default:
+				t.Fatalf("round %d: status %d", round, res.status)
+			}
+		}
+		if winner == "" {
+			t.Fatalf("round %d: no request won", round)
+		}
+	}
+}

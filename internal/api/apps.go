@@ -103,6 +103,17 @@ func (s *Server) idempotencyRecord(r *http.Request, p *principal, kind string, b
 	return rec, &found, nil
 }
 
+// raceWinner is the create that took this request's Idempotency-Key while it
+// was being served. Its answer is this request's, if the two are the same
+// request (else idempotencyRecord refuses, as for any reuse).
+func (s *Server) raceWinner(r *http.Request, p *principal, kind string, body []byte) (*store.Idempotency, error) {
+	_, earlier, err := s.idempotencyRecord(r, p, kind, body)
+	if err == nil && earlier == nil {
+		err = errors.New("idempotency record missing after a conflicting insert")
+	}
+	return earlier, err
+}
+
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *principal) error {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -141,19 +152,21 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *principal)
 			rec.ResourceID = app.Slug
 		}
 		err = s.store.CreateApp(r.Context(), app, rec)
-		if err == nil {
+		switch {
+		case err == nil:
 			writeJSON(w, http.StatusCreated, appJSON(app))
 			return nil
+		case errors.Is(err, store.ErrExists):
+			return s.appConflict(r, app)
+		case !errors.Is(err, store.ErrIdempotencyRace):
+			return err
 		}
-		if !errors.Is(err, store.ErrIdempotencyRace) {
-			if errors.Is(err, store.ErrExists) {
-				return s.appConflict(r, app)
-			}
+		if earlier, err = s.raceWinner(r, p, "app", body); err != nil {
 			return err
 		}
 	}
 	// A retry of a create that happened: answer with the app as it is now.
-	app, err := s.store.GetApp(r.Context(), req.Slug)
+	app, err := s.store.GetApp(r.Context(), earlier.ResourceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return newProblem(http.StatusConflict, "idempotency_key_used", "the app created with this Idempotency-Key has since been deleted")
 	}

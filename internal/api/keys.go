@@ -123,11 +123,11 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p *principal)
 	}
 	err = s.store.CreateKey(r.Context(), k, hash[:], rec)
 	if errors.Is(err, store.ErrIdempotencyRace) {
-		found, err := s.store.GetIdempotency(r.Context(), p.id, rec.Key)
+		winner, err := s.raceWinner(r, p, "key", body)
 		if err != nil {
 			return err
 		}
-		return s.replayKeyCreate(w, r, found.ResourceID)
+		return s.replayKeyCreate(w, r, winner.ResourceID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("app", app.Slug) // deleted while we were here
