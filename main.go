@@ -15,7 +15,7 @@ import (
 // version is set by goreleaser (-ldflags "-X main.version=...").
 var version = "dev"
 
-//go:generate go run github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs generate --provider-name keymint
+//go:generate go tool tfplugindocs generate --provider-name keymint
 
 // quietSDKLogs turns off the plugin SDK's own logs unless the user asked for
 // logs. Left unset, the SDK logs at TRACE (a JSON line per attribute per

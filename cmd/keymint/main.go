@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +18,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
-	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 )
@@ -49,8 +48,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stderr)
-	case "bench-floor": // the benchmark floor; see floor.go
-		return floorCmd(ctx, args[1:], stderr)
 	case "verify":
 		return verifyCmd(ctx, args[1:], getenv, os.Stdin, os.Stdout, stderr)
 	case "version", "--version":
@@ -98,14 +95,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer st.Close()
 
-	rootHash, err := rootToken(ctx, st, getenv("KEYMINT_ROOT_TOKEN"), stderr)
+	rootHash, generated, err := service.EnsureRootToken(ctx, st, getenv("KEYMINT_ROOT_TOKEN"))
 	if err != nil {
 		return err
 	}
-	srv, err := api.New(ctx, api.Config{Store: st, RootTokenHash: rootHash, Logger: log})
-	if err != nil {
+	if generated != "" {
+		fmt.Fprintf(stderr, "\nGenerated a root token. It is shown only this once; keymint keeps only its hash:\n\n    %s\n\nExport it as KEYMINT_TOKEN for the provider, or set KEYMINT_ROOT_TOKEN to choose your own.\n\n", generated)
+	}
+	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log})
+	if err := svc.Bootstrap(ctx); err != nil {
 		return err
 	}
+	srv := api.New(svc, log)
 	ln, err := listen(*addr, *addrFile)
 	if err != nil {
 		return err
@@ -120,7 +121,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
 	usageDone := make(chan struct{})
-	go func() { srv.Run(usageCtx, time.Second); close(usageDone) }()
+	go func() { svc.Run(usageCtx, time.Second); close(usageDone) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -166,60 +167,15 @@ func openStore(ctx context.Context, dsn string, cacheSize int) (store.Store, err
 		if rest == "" {
 			return nil, errors.New("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
 		}
-		// One server per SQLite file: the verify cache relies on seeing every write.
-		lock, err := os.OpenFile(rest+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-		if err != nil {
-			return nil, err
-		}
-		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			lock.Close()
-			return nil, fmt.Errorf("%s is in use by another keymint serve (lock %s.lock); run one server per SQLite file, or use PostgreSQL for several replicas", rest, rest)
-		}
 		st, err := sqlite.Open(ctx, rest)
 		if err != nil {
-			lock.Close()
 			return nil, err
 		}
-		var s store.Store = st
 		if cacheSize > 0 {
-			s = store.NewVerifyCache(st, cacheSize)
+			// Sound because sqlite.Open admits one server per file: every write passes here.
+			return store.NewVerifyCache(st, cacheSize), nil
 		}
-		return lockedStore{Store: s, lock: lock}, nil
+		return st, nil
 	}
 	return nil, fmt.Errorf("--db %q: unsupported database; use sqlite:<path>", dsn)
-}
-
-// lockedStore releases the database's lock file when the store closes.
-type lockedStore struct {
-	store.Store
-	lock *os.File
-}
-
-func (l lockedStore) Close() error {
-	err := l.Store.Close()
-	l.lock.Close()
-	return err
-}
-
-// rootToken returns the hash of the root token: KEYMINT_ROOT_TOKEN if set,
-// else the one stored at first start; on the very first start without one it
-// generates a token, prints it once and keeps only its hash.
-func rootToken(ctx context.Context, st store.Store, fromEnv string, stderr io.Writer) ([sha256.Size]byte, error) {
-	if fromEnv != "" {
-		return keyformat.Hash(fromEnv), nil
-	}
-	stored, err := st.RootTokenHash(ctx)
-	if err == nil && len(stored) == sha256.Size {
-		return [sha256.Size]byte(stored), nil
-	}
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return [sha256.Size]byte{}, err
-	}
-	token := keyformat.Generate("keymint_root")
-	hash := keyformat.Hash(token)
-	if err := st.SetRootTokenHash(ctx, hash[:]); err != nil {
-		return hash, err
-	}
-	fmt.Fprintf(stderr, "\nGenerated a root token. It is shown only this once; keymint keeps only its hash:\n\n    %s\n\nExport it as KEYMINT_TOKEN for the provider, or set KEYMINT_ROOT_TOKEN to choose your own.\n\n", token)
-	return hash, nil
 }

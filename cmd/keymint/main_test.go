@@ -76,7 +76,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	// A second server on the same file is refused.
 	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")},
-		func(string) string { return "x" }, &syncBuffer{}); err == nil || !strings.Contains(err.Error(), "in use by another keymint serve") {
+		func(string) string { return "x" }, &syncBuffer{}); err == nil || !strings.Contains(err.Error(), "is open in another keymint server") {
 		t.Fatalf("second server on the same file: %v", err)
 	}
 	if err := stop(); err != nil {
@@ -114,13 +114,15 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	}
 	token := strings.Fields(first[i:])[0]
 	url, logs, stop := startServe(t, dir, nil)
-	defer stop()
 	if strings.Contains(logs.String(), "keymint_root_") {
 		t.Fatal("the root token was printed again on a later start")
 	}
 	c, _ := client.New(url, token)
 	if _, err := c.Whoami(context.Background()); err != nil {
 		t.Fatalf("the printed root token does not work after a restart: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "k.db"))
 	if err != nil {

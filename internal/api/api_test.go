@@ -3,7 +3,10 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -191,7 +195,7 @@ func TestLastUsedAt(t *testing.T) {
 	if got.LastUsedAt != nil {
 		t.Fatal("verify wrote last_used_at on the request path")
 	}
-	e.srv.FlushUsage(context.Background())
+	e.svc.FlushUsage(context.Background())
 	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
 	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(e.clock.Now()) {
 		t.Fatalf("last_used_at %v, want %v", got.LastUsedAt, e.clock.Now())
@@ -501,4 +505,92 @@ func TestIdempotencyRaceWithDifferentBodies(t *testing.T) {
 			t.Fatalf("round %d: no request won", round)
 		}
 	}
+}
+
+func TestIdempotentRotate(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	path := "/v1/keys/" + k.Key.ID + "/rotate"
+	first := e.do(rootToken, "POST", path, `{"grace_period":"1h"}`, wire.IdempotencyHeader, "rot-1")
+	e.clock.Advance(time.Minute)
+	retry := e.do(rootToken, "POST", path, `{"grace_period": "60m"}`, wire.IdempotencyHeader, "rot-1")
+	var r1, r2 wire.KeyWithSecret
+	first.decode(t, &r1)
+	retry.decode(t, &r2)
+	if first.status != 200 || retry.status != 200 || retry.header.Get(wire.ReplayedHeader) != "true" ||
+		first.header.Get(wire.ReplayedHeader) != "" || r1.Key.ID != r2.Key.ID || r1.Secret == r2.Secret {
+		t.Fatalf("rotate %d, retry %d %s", first.status, retry.status, retry.body)
+	}
+	if !r2.Key.RotatedAt.Equal(*r1.Key.RotatedAt) {
+		t.Fatalf("the retry moved rotated_at from %v to %v: it rotated again", r1.Key.RotatedAt, r2.Key.RotatedAt)
+	}
+	// One new secret works, the retrier's; the pre-rotation one keeps its grace.
+	e.wantCode(r1.Secret, nil, "", wire.CodeNotFound)
+	e.wantCode(r2.Secret, nil, "", wire.CodeValid)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.clock.Advance(59 * time.Minute)
+	e.wantCode(k.Secret, nil, "", wire.CodeNotFound)
+	e.wantCode(r2.Secret, nil, "", wire.CodeValid)
+	// The same key with another grace is another request.
+	if r := e.do(rootToken, "POST", path, `{"grace_period":"2h"}`, wire.IdempotencyHeader, "rot-1"); r.status != 422 || r.problem(t).Code != "idempotency_key_reused" {
+		t.Fatalf("reuse for another grace: %d %s", r.status, r.body)
+	}
+	// Once the key is rotated again, the first rotation's secret is history.
+	e.must(200, "POST", path, `{"grace_period":"0s"}`, nil)
+	if r := e.do(rootToken, "POST", path, `{"grace_period":"1h"}`, wire.IdempotencyHeader, "rot-1"); r.status != 409 || r.problem(t).Code != "idempotency_key_used" {
+		t.Fatalf("retry after a later rotation: %d %s", r.status, r.body)
+	}
+	// A create's retry after a rotation is refused too: it would end the rotated secret.
+	body := `{"name":"c","scopes":["read"]}`
+	var c wire.KeyWithSecret
+	e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, "create-1").decode(t, &c)
+	var rotated wire.KeyWithSecret
+	e.must(200, "POST", "/v1/keys/"+c.Key.ID+"/rotate", `{"grace_period":"0s"}`, &rotated)
+	if r := e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, "create-1"); r.status != 409 || r.problem(t).Code != "idempotency_key_used" {
+		t.Fatalf("create retry after a rotation: %d %s", r.status, r.body)
+	}
+	e.wantCode(rotated.Secret, nil, "", wire.CodeValid)
+}
+
+// The typed client retries a rotation whose answer was lost (here a proxy
+// lets the rotation reach the server, then answers 502): exactly one new
+// secret is valid, the one the client returns, and the old one keeps its grace.
+func TestClientRotateRetryAfterLostResponse(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	var lost wire.KeyWithSecret
+	var rotations int
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/rotate") {
+			e.srv.ServeHTTP(w, r)
+			return
+		}
+		rotations++
+		if rotations > 1 {
+			e.srv.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, r)
+		json.Unmarshal(rec.Body.Bytes(), &lost)
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer proxy.Close()
+	c, err := client.New(proxy.URL, rootToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.MinBackoff = time.Millisecond
+	got, err := c.RotateKey(context.Background(), k.Key.ID, "1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotations != 2 || lost.Secret == "" || got.Secret == lost.Secret {
+		t.Fatalf("%d rotation requests; lost secret %q", rotations, lost.Key.Start)
+	}
+	e.wantCode(lost.Secret, nil, "", wire.CodeNotFound)
+	e.wantCode(got.Secret, nil, "", wire.CodeValid)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -23,6 +24,7 @@ const rootToken = "test-root-token"
 
 type env struct {
 	t      testing.TB
+	svc    *service.Service
 	srv    *api.Server
 	http   *httptest.Server
 	clock  *clock.Fake
@@ -39,13 +41,14 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { st.Close() })
 	c := clock.NewFake(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
 	// As keymint serve runs SQLite: behind the verify cache.
-	srv, err := api.New(context.Background(), api.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
-	if err != nil {
+	svc := service.New(service.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
+	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	srv := api.New(svc, nil)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &env{t: t, srv: srv, http: hs, clock: c, dbPath: dbPath}
+	return &env{t: t, svc: svc, srv: srv, http: hs, clock: c, dbPath: dbPath}
 }
 
 type response struct {

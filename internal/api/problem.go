@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
-	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -17,33 +17,23 @@ import (
 // full metadata) is a few KiB.
 const maxBody = 64 << 10
 
-// problem is an error the client caused, rendered as application/problem+json.
-type problem wire.Problem
-
-func (p *problem) Error() string { return p.Code + ": " + p.Detail }
-
-func newProblem(status int, code, format string, args ...any) *problem {
-	return &problem{Status: status, Code: code, Title: http.StatusText(status), Detail: fmt.Sprintf(format, args...)}
+// statusOf is the one mapping from the service's error kinds to HTTP statuses.
+var statusOf = map[service.Kind]int{
+	service.Invalid:         http.StatusUnprocessableEntity,
+	service.BadRequest:      http.StatusBadRequest,
+	service.Unauthenticated: http.StatusUnauthorized,
+	service.Forbidden:       http.StatusForbidden,
+	service.NotFound:        http.StatusNotFound,
+	service.Conflict:        http.StatusConflict,
+	service.TooLarge:        http.StatusRequestEntityTooLarge,
 }
 
-// fieldErrors collects validation errors for one request.
-type fieldErrors []wire.FieldError
-
-func (f *fieldErrors) add(field, format string, args ...any) {
-	*f = append(*f, wire.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-func (f fieldErrors) err() error {
-	if len(f) == 0 {
-		return nil
+// StatusOf is the HTTP status of a service error kind (500 for an unknown one).
+func StatusOf(k service.Kind) int {
+	if s, ok := statusOf[k]; ok {
+		return s
 	}
-	p := newProblem(http.StatusUnprocessableEntity, "validation_failed", "the request has %d invalid field(s); see errors", len(f))
-	p.Errors = f
-	return p
-}
-
-func notFound(what, id string) *problem {
-	return newProblem(http.StatusNotFound, "not_found", "%s %q does not exist (or this credential cannot see it)", what, id)
+	return http.StatusInternalServerError
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -52,29 +42,52 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// writeError renders err; anything that is not a problem is a 500 whose
-// details go to the log, not to the client.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var p *problem
-	var live *store.LiveKeysError
-	switch {
-	case errors.As(err, &p):
-	case errors.As(err, &live):
-		p = newProblem(http.StatusConflict, "live_keys", "%s; revoke them first (or delete with ?force=true)", live.Reason)
-		p.KeyIDs = live.KeyIDs
-	case errors.Is(err, store.ErrRevoked):
-		p = newProblem(http.StatusConflict, "key_revoked", "the key is revoked; create a new key instead")
-	default:
-		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		p = newProblem(http.StatusInternalServerError, "internal", "internal error; the server log has details")
+// respond writes v, or err if there is one.
+func respond(w http.ResponseWriter, status int, v any, err error) error {
+	if err != nil {
+		return err
 	}
-	p.Type = "urn:keymint:problem:" + p.Code
-	if p.Status == http.StatusUnauthorized {
+	writeJSON(w, status, v)
+	return nil
+}
+
+// writeReplayable writes v, marked as the replay of an earlier request if it is one.
+func writeReplayable(w http.ResponseWriter, status int, v any, replayed bool) {
+	if replayed {
+		w.Header().Set(wire.ReplayedHeader, "true")
+	}
+	writeJSON(w, status, v)
+}
+
+// sent lists the names whose flag is set, sorted: the immutable fields a PATCH carried.
+func sent(fields map[string]bool) []string {
+	var out []string
+	for name, ok := range fields {
+		if ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// writeError renders err as problem JSON; anything that is not a
+// *service.Error is a 500 whose details go to the log, not to the client.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *service.Error
+	if !errors.As(err, &e) {
+		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = service.Errorf(0, "internal", "internal error; the server log has details")
+	}
+	status := StatusOf(e.Kind)
+	p := wire.Problem{Type: "urn:keymint:problem:" + e.Code, Title: http.StatusText(status), Status: status,
+		Detail: e.Message, Code: e.Code, Errors: e.Fields, KeyIDs: e.KeyIDs}
+	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keymint"`)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode((*wire.Problem)(p))
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(p)
 }
 
 // decode reads a JSON body strictly: one object, no unknown fields, at most maxBody bytes.
@@ -86,15 +99,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeBytes(body, v)
 }
 
-// readBody reads the raw body, capped at maxBody, for handlers that also hash it.
+// readBody reads the raw body, capped at maxBody.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, newProblem(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
+			return nil, service.Errorf(service.TooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
 		}
-		return nil, newProblem(http.StatusBadRequest, "invalid_body", "could not read the request body: %v", err)
+		return nil, service.Errorf(service.BadRequest, "invalid_body", "could not read the request body: %v", err)
 	}
 	return body, nil
 }
@@ -104,12 +117,12 @@ func decodeBytes(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if err == io.EOF {
-			return newProblem(http.StatusBadRequest, "invalid_json", "the request body is empty; send a JSON object")
+			return service.Errorf(service.BadRequest, "invalid_json", "the request body is empty; send a JSON object")
 		}
-		return newProblem(http.StatusBadRequest, "invalid_json", "the request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return service.Errorf(service.BadRequest, "invalid_json", "the request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if dec.More() {
-		return newProblem(http.StatusBadRequest, "invalid_json", "the request body has data after the JSON object")
+		return service.Errorf(service.BadRequest, "invalid_json", "the request body has data after the JSON object")
 	}
 	return nil
 }

@@ -2,8 +2,9 @@
 // Terraform provider and the tools in this repo.
 //
 // It retries 429, 5xx and connection errors with exponential backoff, honours
-// Retry-After, and sends an Idempotency-Key on creates so a retried create
-// never makes a second key.
+// Retry-After, and sends an Idempotency-Key on creates and rotations so a
+// retried create never makes a second key, nor a retried rotation a second
+// secret.
 package client
 
 import (
@@ -332,10 +333,12 @@ func (c *Client) RevokeKey(ctx context.Context, id string) error {
 	return err
 }
 
-// RotateKey gives the key a new secret; the old one works for grace (a Go duration).
+// RotateKey gives the key a new secret; the old one works for grace (a Go
+// duration). It is sent with an Idempotency-Key, so a retry after a lost
+// answer leaves one new secret, the one returned.
 func (c *Client) RotateKey(ctx context.Context, id, grace string) (wire.KeyWithSecret, error) {
 	var k wire.KeyWithSecret
-	err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", wire.RotateKey{GracePeriod: grace}, &k, false)
+	err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", wire.RotateKey{GracePeriod: grace}, &k, true)
 	return k, err
 }
 

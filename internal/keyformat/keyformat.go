@@ -12,30 +12,22 @@ import (
 	"crypto/sha256"
 	"errors"
 	"hash/crc32"
-	"regexp"
 	"strings"
 	"unsafe"
+
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 )
 
 const (
-	alphabet     = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	randomLen    = 32 // 32 * log2(62) = 190.5 bits
-	checksumLen  = 6  // 62^6 > 2^32
-	startLen     = 6  // random characters shown in Start
-	HashSize     = sha256.Size
-	maxPrefixLen = 32
+	alphabet    = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	randomLen   = 32 // 32 * log2(62) = 190.5 bits
+	checksumLen = 6  // 62^6 > 2^32
+	startLen    = 6  // random characters shown in Start
+	HashSize    = sha256.Size
 )
-
-// PrefixPattern is what an auth app's key_prefix must match.
-var PrefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
 // ErrMalformed is returned for anything that is not a well-formed key with a valid checksum.
 var ErrMalformed = errors.New("malformed key")
-
-// ValidPrefix reports whether p can be used as a key prefix.
-func ValidPrefix(p string) bool {
-	return len(p) >= 2 && len(p) <= maxPrefixLen && PrefixPattern.MatchString(p)
-}
 
 // Generate returns a new key with the given prefix.
 func Generate(prefix string) string {
@@ -71,7 +63,7 @@ func appendChecksum(dst []byte, sum uint32) []byte {
 // It allocates nothing and never touches a store.
 func Parse(key string) (prefix string, err error) {
 	i := strings.LastIndexByte(key, '_')
-	if i < 2 || i > maxPrefixLen || len(key)-i-1 != randomLen+checksumLen {
+	if i < 2 || i > vocab.KeyPrefixMaxLen || len(key)-i-1 != randomLen+checksumLen {
 		return "", ErrMalformed
 	}
 	body := key[i+1:]

@@ -55,15 +55,6 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func TestValidPrefix(t *testing.T) {
-	for p, want := range map[string]bool{"acme_live": true, "ab": true, "a": false, "Acme": false, "acme_": false,
-		"_acme": false, "acme__live": false, "9acme": false, strings.Repeat("a", 33): false} {
-		if ValidPrefix(p) != want {
-			t.Errorf("ValidPrefix(%q) = %v", p, !want)
-		}
-	}
-}
-
 func FuzzParse(f *testing.F) {
 	f.Add(Generate("acme_live"))
 	f.Add("acme_live_xxxx")

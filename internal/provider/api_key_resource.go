@@ -114,7 +114,7 @@ func (r *apiKeyResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			},
 			"rotation_grace_period": schema.StringAttribute{
 				Optional: true, Computed: true, Default: stringdefault.StaticString("0s"),
-				Validators:          []validator.String{durationValidator{lo: 0, hi: 720 * time.Hour}},
+				Validators:          []validator.String{gracePeriodValidator},
 				MarkdownDescription: "How long the previous secret keeps working after a rotation, as a Go duration (`0s` to `720h`). Default `0s`: it stops at once.",
 			},
 			"keepers": schema.MapAttribute{

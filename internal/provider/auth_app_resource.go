@@ -102,7 +102,7 @@ func (r *authAppResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 					"window": schema.StringAttribute{
 						Required:            true,
 						MarkdownDescription: "Window as a Go duration, e.g. `1m` or `24h`; at most `720h`.",
-						Validators:          []validator.String{durationValidator{lo: time.Nanosecond, hi: 720 * time.Hour}},
+						Validators:          []validator.String{rateWindowValidator},
 					},
 				},
 			},

@@ -153,7 +153,7 @@ resource "keymint_auth_app" "x" {
 		Steps: []resource.TestStep{
 			{Config: app("", "xx", "1m"), PlanOnly: true, ExpectError: regexp.MustCompile(`Attribute slug must\s+be\s+2-63`)},
 			{Config: app("Bad Slug", "xx", "1m"), PlanOnly: true, ExpectError: regexp.MustCompile(`Attribute slug must\s+be\s+2-63`)},
-			{Config: app("xx", "Bad-Prefix", "1m"), PlanOnly: true, ExpectError: regexp.MustCompile(`Attribute key_prefix must\s+be\s+lowercase`)},
+			{Config: app("xx", "Bad-Prefix", "1m"), PlanOnly: true, ExpectError: regexp.MustCompile(`Attribute key_prefix must\s+be\s+2-32`)},
 			{Config: app("xx", "xx", "soon"), PlanOnly: true, ExpectError: regexp.MustCompile(`Invalid duration`)},
 			{Config: app("xx", "xx", "721h"), PlanOnly: true, ExpectError: regexp.MustCompile(`Invalid duration`)},
 			{Config: ts.config(`

@@ -103,6 +103,14 @@ data "keymint_auth_app" "x" {
   endpoint = "localhost:8080"
   token    = "whatever"
 }` + app, ExpectError: regexp.MustCompile(`Invalid keymint endpoint`)},
+			// An endpoint known only after apply is an error at plan, not a nil client.
+			{Config: `resource "terraform_data" "endpoint" {
+  input = "` + ts.URL + `"
+}
+provider "keymint" {
+  endpoint = terraform_data.endpoint.output
+  token    = "` + ts.Token + `"
+}` + app, PlanOnly: true, ExpectError: regexp.MustCompile(`Unknown keymint endpoint`)},
 			{Config: ts.config("%s", app), Check: resource.TestCheckResourceAttr("data.keymint_auth_app.x", "name", "keymint management")},
 		},
 	})

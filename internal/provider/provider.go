@@ -60,8 +60,19 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if cfg.Endpoint.IsUnknown() || cfg.Token.IsUnknown() {
-		// Known only after apply (e.g. from another resource): configure later.
+	// A value known only after apply (from another resource) leaves every
+	// keymint resource without a client during plan: say so, and how to fix it.
+	if cfg.Endpoint.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Unknown keymint endpoint",
+			"The provider's endpoint depends on a value known only after apply, so keymint cannot be reached during plan. "+
+				"Apply the resource it comes from first (terraform apply -target=...), set endpoint statically, or use the KEYMINT_ENDPOINT environment variable.")
+	}
+	if cfg.Token.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("token"), "Unknown keymint token",
+			"The provider's token depends on a value known only after apply, so keymint cannot be reached during plan. "+
+				"Apply the resource it comes from first (terraform apply -target=...), or use the KEYMINT_TOKEN environment variable.")
+	}
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	endpoint := valueOrEnv(cfg.Endpoint, "KEYMINT_ENDPOINT")
@@ -97,8 +108,13 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 		return
 	}
 	c.MaxRetries = 4
+	// Every kind of provider data gets the client, so no kind of resource
+	// (ephemeral ones, actions, list resources) is ever left without one.
 	resp.ResourceData = c
 	resp.DataSourceData = c
+	resp.EphemeralResourceData = c
+	resp.ActionData = c
+	resp.ListResourceData = c
 }
 
 func valueOrEnv(v types.String, env string) string {

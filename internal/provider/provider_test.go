@@ -22,6 +22,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/tfmirror"
@@ -92,10 +93,11 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{Token: testRootToken, Clock: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
-	srv, err := api.New(context.Background(), api.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
-	if err != nil {
+	svc := service.New(service.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
+	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	srv := api.New(svc, nil)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		srv.ServeHTTP(w, r)
 		ts.mu.Lock()

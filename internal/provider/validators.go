@@ -3,26 +3,28 @@ package provider
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 )
 
-// These mirror the server's rules so mistakes show at plan time; the server
-// stays the authority.
+// Plan-time checks of the server's rules, from the vocabulary the server
+// enforces, so mistakes show at plan time; the server stays the authority.
 var (
-	slugValidator = stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`),
-		"must be 2-63 characters: lowercase letters, digits and '-', starting with a letter or digit")
-	prefixValidator = stringvalidator.RegexMatches(regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`),
-		"must be lowercase letters and digits, words joined by '_', starting with a letter (e.g. acme_live)")
+	slugValidator   = stringvalidator.RegexMatches(vocab.SlugPattern, "must be "+vocab.SlugRule)
+	prefixValidator = stringvalidator.All(
+		stringvalidator.LengthBetween(vocab.KeyPrefixMinLen, vocab.KeyPrefixMaxLen),
+		stringvalidator.RegexMatches(vocab.KeyPrefixPattern, "must be "+vocab.KeyPrefixRule))
 	scopesValidators = []validator.Set{
 		setvalidator.SizeAtLeast(1),
-		setvalidator.ValueStringsAre(stringvalidator.RegexMatches(regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/*-]{0,127}$`),
-			"must be a scope such as read:data: letters, digits and _ . : / * -")),
+		setvalidator.ValueStringsAre(stringvalidator.RegexMatches(vocab.ScopePattern, "must be a scope: "+vocab.ScopeRule)),
 	}
+	gracePeriodValidator = durationValidator{lo: 0, hi: vocab.MaxGracePeriod}
+	rateWindowValidator  = durationValidator{lo: time.Nanosecond, hi: vocab.MaxRateWindow}
 )
 
 // durationValidator checks a Go duration string within [lo, hi].

@@ -10,7 +10,7 @@ import (
 // SQLite) and keeps the verify path's lookups in memory.
 //
 // It is not a cache with a staleness window: every write that can change a
-// verdict (update, revoke, rotate, app update or delete) empties it before it
+// verdict (update, revoke, rotate, secret replacement, app update or delete) empties it before it
 // returns, so the very next verify reads the store. A generation counter stops
 // a lookup that raced with such a write from putting the old row back. Creates
 // need no invalidation (nothing cached refers to a new key), nor does RecordUse
@@ -86,7 +86,12 @@ func (c *VerifyCache) RevokeKey(ctx context.Context, id string, now time.Time) (
 	return c.Store.RevokeKey(ctx, id, now)
 }
 
-func (c *VerifyCache) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration) (Key, error) {
+func (c *VerifyCache) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency) (Key, error) {
 	defer c.invalidate()
-	return c.Store.RotateKey(ctx, id, hash, start, now, grace)
+	return c.Store.RotateKey(ctx, id, hash, start, now, grace, idem)
+}
+
+func (c *VerifyCache) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time) (Key, error) {
+	defer c.invalidate()
+	return c.Store.ReplaceSecret(ctx, id, hash, start, rotatedAt)
 }

@@ -9,18 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Key statuses, as reported by the API.
-const (
-	StatusActive   = "active"
-	StatusDisabled = "disabled"
-	StatusExpired  = "expired"
-	StatusRevoked  = "revoked"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 )
-
-// Statuses lists every valid status, for filters and validation.
-var Statuses = []string{StatusActive, StatusDisabled, StatusExpired, StatusRevoked}
 
 var (
 	ErrNotFound = errors.New("not found")
@@ -29,6 +20,8 @@ var (
 	ErrRevoked = errors.New("key is revoked")
 	// ErrIdempotencyRace: another request with the same idempotency key won.
 	ErrIdempotencyRace = errors.New("idempotency key used concurrently")
+	// ErrRotatedSince: ReplaceSecret found the key rotated after the rotation it was to redo.
+	ErrRotatedSince = errors.New("key rotated since")
 )
 
 // LiveKeysError is returned when an app change would strand keys that can still
@@ -78,19 +71,10 @@ type Key struct {
 	RotatedAt  *time.Time
 }
 
-// Status derives the key's status at now. Revocation wins over expiry, which
-// wins over disabling: the strongest reason a key cannot be used is reported.
+// Status derives the key's status at now (see vocab.KeyStatus). ListKeys's
+// status filter must agree with it; the conformance suite checks that it does.
 func (k *Key) Status(now time.Time) string {
-	switch {
-	case k.RevokedAt != nil:
-		return StatusRevoked
-	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
-		return StatusExpired
-	case !k.Enabled:
-		return StatusDisabled
-	default:
-		return StatusActive
-	}
+	return vocab.KeyStatus(k.RevokedAt != nil, k.ExpiresAt, k.Enabled, now)
 }
 
 // HasScopes reports whether every scope in want is among the key's.
@@ -127,9 +111,11 @@ type Idempotency struct {
 	Principal   string
 	Key         string
 	RequestHash []byte
-	Kind        string // "app" or "key"
-	ResourceID  string // the slug or key id created
-	CreatedAt   time.Time
+	Kind        string // "app", "key" or "rotate"
+	ResourceID  string // the slug or key id created or rotated
+	// CreatedAt is the time of the create or rotation: a rotation's replay
+	// checks the key's rotated_at against it.
+	CreatedAt time.Time
 }
 
 // KeyFilter selects keys for ListKeys.
@@ -162,7 +148,14 @@ type Store interface {
 	RevokeKey(ctx context.Context, id string, now time.Time) (Key, error)
 	// RotateKey makes hash the key's secret; previous secrets stay valid until
 	// now+grace (at most their own earlier expiry), or stop at once if grace is 0.
-	RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration) (Key, error)
+	// A non-nil idem is recorded in the same transaction (ErrIdempotencyRace if taken).
+	RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency) (Key, error)
+	// ReplaceSecret swaps the key's current secret (the one with no expiry) for
+	// hash, leaving secrets in a grace period as they are: it re-issues the
+	// secret of a create or rotation whose answer was lost. It fails with
+	// ErrRotatedSince unless the key's rotated_at equals rotatedAt (nil: never
+	// rotated), and with ErrRevoked on a revoked key.
+	ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time) (Key, error)
 
 	// LookupSecret finds the key whose secret hashes to hash: the verify path.
 	LookupSecret(ctx context.Context, hash []byte) (Secret, error)

@@ -32,6 +32,13 @@ var (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := floorCmd(context.Background(), os.Args[2:], os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "bench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	flag.Parse()
 	if err := run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -101,7 +101,7 @@ func (r *report) markdown() string {
 	w("")
 	w("## Verify: `POST /v1/verify`")
 	w("")
-	w("A real `keymint serve` (SQLite, %d keys across 10 apps, created through the API) verifying keys chosen at random: 90%% `VALID`, 5%% `INSUFFICIENT_SCOPE`, 5%% `NOT_FOUND` (well-formed keys that reach the store), sent with a verify-scoped management credential (its own lookup on every request). The floor is the same generator against `keymint bench-floor`: a bare `net/http` handler in the same binary that decodes the same JSON body and answers a fixed verdict. %s per run after a 1 s warm-up, at most %d requests.",
+	w("A real `keymint serve` (SQLite, %d keys across 10 apps, created through the API) verifying keys chosen at random: 90%% `VALID`, 5%% `INSUFFICIENT_SCOPE`, 5%% `NOT_FOUND` (well-formed keys that reach the store), sent with a verify-scoped management credential (its own lookup on every request). The floor is the same generator against the bench tool's own `floor` process: a bare `net/http` handler, built by the same Go, that decodes the same JSON body and answers a fixed verdict. %s per run after a 1 s warm-up, at most %d requests.",
 		*verifyKeys, *duration, *maxRequests)
 	w("")
 	w("| connections | server | requests/s | p50 | p99 | p99.9 |")
@@ -140,11 +140,11 @@ func (r *report) markdown() string {
 	w("| operation | keys | concurrency | keys/s |")
 	w("|---|---:|---:|---:|")
 	w("| create through the API (HTTP, JSON, auth, idempotency key) | %d | %d | %.0f |", r.CreateAPI.Count, r.CreateAPI.Workers, r.CreateAPI.perSec())
-	w("| create through the store directly (key generation, hashing, one SQLite transaction) | %d | %d | %.0f |", r.CreateStore.Count, r.CreateStore.Workers, r.CreateStore.perSec())
+	w("| create through the service directly (validation, key generation, hashing, one SQLite transaction) | %d | %d | %.0f |", r.CreateStore.Count, r.CreateStore.Workers, r.CreateStore.perSec())
 	w("| rotate through the API | %d | %d | %.0f |", r.RotateAPI.Count, r.RotateAPI.Workers, r.RotateAPI.perSec())
 	w("")
 	if r.CreateStore.perSec() > 0 {
-		w("The HTTP layer's share of a create: %.0f%% (1 − API rate / store rate). Creates are bound by SQLite's single writer: each is one committed transaction.",
+		w("The HTTP layer's share of a create: %.0f%% (1 − API rate / service rate). Creates are bound by SQLite's single writer: each is one committed transaction.",
 			100*(1-r.CreateAPI.perSec()/r.CreateStore.perSec()))
 		w("")
 	}

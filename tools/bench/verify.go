@@ -108,7 +108,11 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		return err
 	}
 
-	floor, err := startServer(work, *keymintBin, nil, "bench-floor")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	floor, err := startServer(work, self, nil, "floor")
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -77,12 +81,60 @@ const appColumns = `slug, name, description, scopes, key_prefix, rate_requests, 
 type Store struct {
 	db     *sql.DB
 	lookup *sql.Stmt
+	lock   *flock.Flock
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database at path.
+// ErrInUse is returned by Open when another Store, in this process or
+// another, has the database open.
+var ErrInUse = errors.New("database in use")
+
+// Open opens (creating if needed) the database at path. A database has one
+// Store at a time: the verify cache in front of it is sound only if every
+// write goes through it. Open takes a lock beside the real file (symlinks
+// resolved), held until Close, and fails with ErrInUse if another has it.
 func Open(ctx context.Context, path string) (*Store, error) {
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, path)
+	if err != nil {
+		lock.Unlock()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// lockFile locks <real path of the database>.lock, creating the database
+// file first so that its real path exists to be resolved.
+func lockFile(path string) (*flock.Flock, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, err
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return nil, err
+	}
+	lock := flock.New(real + ".lock")
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("locking %s: %w", real, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is open in another keymint server (lock %s.lock); run one server per SQLite file, or use PostgreSQL for several replicas", ErrInUse, real, real)
+	}
+	return lock, nil
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
@@ -113,7 +165,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 func (s *Store) Close() error {
 	s.lookup.Close()
-	return s.db.Close()
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Unlock()
+	}
+	return err
 }
 
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -361,15 +417,15 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 	const notExpired = "(k.expires_at IS NULL OR k.expires_at > ?)"
 	switch f.Status {
 	case "":
-	case store.StatusRevoked:
+	case vocab.StatusRevoked:
 		where = append(where, "k.revoked_at IS NOT NULL")
-	case store.StatusExpired:
+	case vocab.StatusExpired:
 		where = append(where, "k.revoked_at IS NULL", "k.expires_at <= ?")
 		args = append(args, now)
-	case store.StatusDisabled:
+	case vocab.StatusDisabled:
 		where = append(where, "k.revoked_at IS NULL", notExpired, "k.enabled = 0")
 		args = append(args, now)
-	case store.StatusActive:
+	case vocab.StatusActive:
 		where = append(where, "k.revoked_at IS NULL", notExpired, "k.enabled = 1")
 		args = append(args, now)
 	default:
@@ -383,46 +439,46 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 	return collectKeys(rows)
 }
 
-func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error) (store.Key, error) {
+// writeKey loads key id in a write transaction and hands it to fn, which
+// writes what changes; the key as fn left it is returned.
+func (s *Store) writeKey(ctx context.Context, id string, fn func(*sql.Tx, *store.Key) error) (store.Key, error) {
 	var k store.Key
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if k, err = getKey(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := fn(&k); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE keys SET name = ?, metadata = ?, enabled = ? WHERE id = ?`,
-			k.Name, mustJSON(k.Metadata), k.Enabled, id)
-		return err
+		return fn(tx, &k)
 	})
 	return k, err
 }
 
-func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) (store.Key, error) {
-	var k store.Key
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if k, err = getKey(ctx, tx, id); err != nil {
+func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error) (store.Key, error) {
+	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+		if err := fn(k); err != nil {
 			return err
 		}
+		_, err := tx.ExecContext(ctx, `UPDATE keys SET name = ?, metadata = ?, enabled = ? WHERE id = ?`,
+			k.Name, mustJSON(k.Metadata), k.Enabled, id)
+		return err
+	})
+}
+
+func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) (store.Key, error) {
+	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
 		if k.RevokedAt != nil {
 			return nil
 		}
 		k.RevokedAt = &now
 		// The secret hashes stay, so verify can answer REVOKED rather than NOT_FOUND.
-		_, err = tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ? WHERE id = ?`, now.UnixNano(), id)
+		_, err := tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ? WHERE id = ?`, now.UnixNano(), id)
 		return err
 	})
-	return k, err
 }
 
-func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration) (store.Key, error) {
-	var k store.Key
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if k, err = getKey(ctx, tx, id); err != nil {
+func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency) (store.Key, error) {
+	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+		if err := insertIdempotency(ctx, tx, idem); err != nil {
 			return err
 		}
 		if k.RevokedAt != nil {
@@ -443,10 +499,36 @@ func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start str
 			return err
 		}
 		k.Start, k.RotatedAt = start, &now
-		_, err = tx.ExecContext(ctx, `UPDATE keys SET start = ?, rotated_at = ? WHERE id = ?`, start, now.UnixNano(), id)
+		_, err := tx.ExecContext(ctx, `UPDATE keys SET start = ?, rotated_at = ? WHERE id = ?`, start, now.UnixNano(), id)
 		return err
 	})
-	return k, err
+}
+
+func (s *Store) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time) (store.Key, error) {
+	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+		if k.RevokedAt != nil {
+			return store.ErrRevoked
+		}
+		if !sameTime(k.RotatedAt, rotatedAt) {
+			return store.ErrRotatedSince
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND expires_at IS NULL`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id) VALUES (?, ?)`, hash, id); err != nil {
+			return err
+		}
+		k.Start = start
+		_, err := tx.ExecContext(ctx, `UPDATE keys SET start = ? WHERE id = ?`, start, id)
+		return err
+	})
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }
 
 func (s *Store) LookupSecret(ctx context.Context, hash []byte) (store.Secret, error) {

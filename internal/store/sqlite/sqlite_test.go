@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,4 +84,35 @@ func BenchmarkCreateKey(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// One Store per database file, however the file is named: a second Open
+// through a symlink (or the same path) is refused until the first closes.
+func TestOneStorePerFile(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "keymint.db")
+	first, err := sqlite.Open(context.Background(), real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{real, link, filepath.Join(dir, ".", "keymint.db")} {
+		if s, err := sqlite.Open(context.Background(), path); !errors.Is(err, sqlite.ErrInUse) {
+			if s != nil {
+				s.Close()
+			}
+			t.Fatalf("second Open of %s: %v, want ErrInUse", path, err)
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := sqlite.Open(context.Background(), link)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	again.Close()
 }

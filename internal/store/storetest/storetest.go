@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 )
 
 // Run runs the suite; open returns a fresh, empty store for each subtest.
@@ -23,6 +24,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"ListKeysFilter":     testListKeysFilter,
 		"RevokeKey":          testRevokeKey,
 		"RotateKey":          testRotateKey,
+		"RotateIdempotency":  testRotateIdempotency,
+		"ReplaceSecret":      testReplaceSecret,
 		"RecordUse":          testRecordUse,
 		"Idempotency":        testIdempotency,
 		"RootToken":          testRootToken,
@@ -163,7 +166,7 @@ func testKeys(t *testing.T, s store.Store) {
 	got, err := s.GetKey(ctx, "k1")
 	must(t, err)
 	if got.Owner != "alice" || !slices.Equal(got.Resources, []string{"vault-1"}) || !got.ExpiresAt.Equal(exp) ||
-		got.Metadata["team"] != "x" || !got.Enabled || got.Status(t0) != store.StatusActive || got.LastUsedAt != nil {
+		got.Metadata["team"] != "x" || !got.Enabled || got.Status(t0) != vocab.StatusActive || got.LastUsedAt != nil {
 		t.Fatalf("GetKey = %+v", got)
 	}
 	sec, err := s.LookupSecret(ctx, hash("1"))
@@ -184,13 +187,13 @@ func testKeys(t *testing.T, s store.Store) {
 	})
 	must(t, err)
 	got, _ = s.GetKey(ctx, "k1")
-	if got.Name != "renamed" || got.Enabled || len(got.Metadata) != 0 || got.Status(t0) != store.StatusDisabled {
+	if got.Name != "renamed" || got.Enabled || len(got.Metadata) != 0 || got.Status(t0) != vocab.StatusDisabled {
 		t.Fatalf("after UpdateKey: %+v", got)
 	}
 	if sec, _ = s.LookupSecret(ctx, hash("1")); sec.Key.Enabled || sec.Key.Name != "renamed" {
 		t.Fatalf("after UpdateKey, LookupSecret = %+v", sec.Key)
 	}
-	if got.Status(exp) != store.StatusExpired {
+	if got.Status(exp) != vocab.StatusExpired {
 		t.Fatalf("status at expiry = %s", got.Status(exp))
 	}
 }
@@ -227,13 +230,35 @@ func testListKeysFilter(t *testing.T, s store.Store) {
 	}
 	for status, want := range map[string][]string{
 		"":                   {"k0", "k1", "k2", "k3", "k4", "k5"},
-		store.StatusActive:   {"k0", "k3", "k4"},
-		store.StatusDisabled: {"k1"},
-		store.StatusRevoked:  {"k2"},
-		store.StatusExpired:  {"k5"},
+		vocab.StatusActive:   {"k0", "k3", "k4"},
+		vocab.StatusDisabled: {"k1"},
+		vocab.StatusRevoked:  {"k2"},
+		vocab.StatusExpired:  {"k5"},
 	} {
 		if got := ids(store.KeyFilter{Status: status}); !slices.Equal(got, want) {
 			t.Errorf("status %q: %v, want %v", status, got, want)
+		}
+	}
+	// The filter is the store's rendering of Key.Status: at every instant
+	// around an expiry, each key is listed under exactly its own status.
+	for _, at := range []time.Time{t0, exp.Add(-time.Nanosecond), exp, exp.Add(time.Nanosecond)} {
+		all, err := s.ListKeys(ctx, store.KeyFilter{App: "a", Limit: 100, Now: at})
+		must(t, err)
+		for _, status := range vocab.Statuses {
+			listed, err := s.ListKeys(ctx, store.KeyFilter{App: "a", Status: status, Limit: 100, Now: at})
+			must(t, err)
+			var want, got []string
+			for _, k := range all {
+				if k.Status(at) == status {
+					want = append(want, k.ID)
+				}
+			}
+			for _, k := range listed {
+				got = append(got, k.ID)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("at %v, status %q lists %v; Key.Status says %v", at, status, got, want)
+			}
 		}
 	}
 	if got := ids(store.KeyFilter{Limit: 2, After: "k1"}); !slices.Equal(got, []string{"k2", "k3"}) {
@@ -245,12 +270,12 @@ func testRevokeKey(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateApp(ctx, app("a", "read"), nil))
 	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
-	if sec, err := s.LookupSecret(ctx, hash("1")); err != nil || sec.Key.Status(t0) != store.StatusActive {
+	if sec, err := s.LookupSecret(ctx, hash("1")); err != nil || sec.Key.Status(t0) != vocab.StatusActive {
 		t.Fatalf("before revoke: %+v %v", sec.Key, err)
 	}
 	k, err := s.RevokeKey(ctx, "k1", t0)
 	must(t, err)
-	if k.Status(t0) != store.StatusRevoked {
+	if k.Status(t0) != vocab.StatusRevoked {
 		t.Fatalf("status %s", k.Status(t0))
 	}
 	again, err := s.RevokeKey(ctx, "k1", t0.Add(time.Hour))
@@ -260,10 +285,10 @@ func testRevokeKey(t *testing.T, s store.Store) {
 	}
 	sec, err := s.LookupSecret(ctx, hash("1"))
 	must(t, err) // still found, so verify can say REVOKED
-	if sec.Key.Status(t0) != store.StatusRevoked {
+	if sec.Key.Status(t0) != vocab.StatusRevoked {
 		t.Fatalf("looked-up key status %s", sec.Key.Status(t0))
 	}
-	_, err = s.RotateKey(ctx, "k1", hash("2"), "s", t0, 0)
+	_, err = s.RotateKey(ctx, "k1", hash("2"), "s", t0, 0, nil)
 	wantErr(t, err, store.ErrRevoked)
 	_, err = s.RevokeKey(ctx, "nope", t0)
 	wantErr(t, err, store.ErrNotFound)
@@ -276,7 +301,7 @@ func testRotateKey(t *testing.T, s store.Store) {
 	if _, err := s.LookupSecret(ctx, hash("1")); err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.RotateKey(ctx, "k1", hash("2"), "new-start", t0, time.Hour)
+	k, err := s.RotateKey(ctx, "k1", hash("2"), "new-start", t0, time.Hour, nil)
 	must(t, err)
 	if k.Start != "new-start" || !k.RotatedAt.Equal(t0) {
 		t.Fatalf("rotated key %+v", k)
@@ -292,14 +317,14 @@ func testRotateKey(t *testing.T, s store.Store) {
 		t.Fatalf("new secret expires %v", cur.ExpiresAt)
 	}
 	// A second rotation with a longer grace does not extend the first secret's.
-	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Minute), 24*time.Hour)
+	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Minute), 24*time.Hour, nil)
 	must(t, err)
 	old, _ = s.LookupSecret(ctx, hash("1"))
 	if !old.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("grace of the first secret moved to %v", old.ExpiresAt)
 	}
 	// Zero grace ends every earlier secret at once.
-	_, err = s.RotateKey(ctx, "k1", hash("4"), "s4", t0.Add(2*time.Minute), 0)
+	_, err = s.RotateKey(ctx, "k1", hash("4"), "s4", t0.Add(2*time.Minute), 0, nil)
 	must(t, err)
 	for _, h := range []string{"1", "2", "3"} {
 		_, err = s.LookupSecret(ctx, hash(h))
@@ -383,7 +408,7 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 	for err := range errs {
 		t.Error(err)
 	}
-	keys, err := s.ListKeys(ctx, store.KeyFilter{App: "a", Status: store.StatusRevoked, Limit: 1000, Now: t0})
+	keys, err := s.ListKeys(ctx, store.KeyFilter{App: "a", Status: vocab.StatusRevoked, Limit: 1000, Now: t0})
 	must(t, err)
 	if len(keys) != n {
 		t.Fatalf("%d revoked keys, want %d", len(keys), n)
@@ -428,4 +453,72 @@ func testRevokeRacesLookups(t *testing.T, s store.Store) {
 		close(stop)
 		wg.Wait()
 	}
+}
+
+func testRotateIdempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	rec := &store.Idempotency{Principal: "root", Key: "r1", RequestHash: []byte("h"), Kind: "rotate", ResourceID: "k1", CreatedAt: t0}
+	_, err := s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, rec)
+	must(t, err)
+	got, err := s.GetIdempotency(ctx, "root", "r1")
+	must(t, err)
+	if got.Kind != "rotate" || got.ResourceID != "k1" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("recorded %+v", got)
+	}
+	// A second rotation under the same record fails whole: no new secret.
+	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Second), 0, rec)
+	wantErr(t, err, store.ErrIdempotencyRace)
+	if _, err := s.LookupSecret(ctx, hash("3")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused rotation left its secret: %v", err)
+	}
+	if old, err := s.LookupSecret(ctx, hash("1")); err != nil || old.ExpiresAt == nil {
+		t.Fatalf("a refused rotation touched the grace of the old secret: %+v %v", old, err)
+	}
+}
+
+func testReplaceSecret(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	// Re-issuing a create's secret: the lost one stops, the new one works.
+	k, err := s.ReplaceSecret(ctx, "k1", hash("1b"), "s1b", nil)
+	must(t, err)
+	if k.Start != "s1b" || k.RotatedAt != nil {
+		t.Fatalf("after replacing a create's secret: %+v", k)
+	}
+	if _, err := s.LookupSecret(ctx, hash("1")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the replaced secret still resolves: %v", err)
+	}
+	_, err = s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, nil)
+	must(t, err)
+	// A create's replay after a rotation would end the rotated secret: refused.
+	_, err = s.ReplaceSecret(ctx, "k1", hash("x"), "sx", nil)
+	wantErr(t, err, store.ErrRotatedSince)
+	// Re-issuing the rotation's secret keeps the pre-rotation secret's grace.
+	k, err = s.ReplaceSecret(ctx, "k1", hash("2b"), "s2b", &t0)
+	must(t, err)
+	if k.Start != "s2b" || !k.RotatedAt.Equal(t0) {
+		t.Fatalf("after replacing a rotation's secret: %+v", k)
+	}
+	if _, err := s.LookupSecret(ctx, hash("2")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the lost rotation's secret still resolves: %v", err)
+	}
+	old, err := s.LookupSecret(ctx, hash("1b"))
+	must(t, err)
+	if old.ExpiresAt == nil || !old.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("pre-rotation secret's grace ends %v, want %v", old.ExpiresAt, t0.Add(time.Hour))
+	}
+	if cur, err := s.LookupSecret(ctx, hash("2b")); err != nil || cur.ExpiresAt != nil {
+		t.Fatalf("re-issued secret: %+v %v", cur, err)
+	}
+	_, err = s.ReplaceSecret(ctx, "k1", hash("y"), "sy", new(t0.Add(time.Second)))
+	wantErr(t, err, store.ErrRotatedSince)
+	_, err = s.RevokeKey(ctx, "k1", t0)
+	must(t, err)
+	_, err = s.ReplaceSecret(ctx, "k1", hash("z"), "sz", &t0)
+	wantErr(t, err, store.ErrRevoked)
+	_, err = s.ReplaceSecret(ctx, "nope", hash("w"), "sw", nil)
+	wantErr(t, err, store.ErrNotFound)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -15,10 +16,11 @@ import (
 
 // floorCmd serves the benchmark floor: a bare net/http handler that decodes a
 // verify request and answers a fixed verdict, with no auth, store or logging.
-// It shares this binary's Go runtime and HTTP stack with keymint serve, so
+// The bench tool runs it as a child of itself ("bench floor"), a process of
+// its own like keymint serve, built by the same Go with the same net/http, so
 // `make bench` can report keymint's verify throughput as a share of it.
 func floorCmd(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench-floor", flag.ContinueOnError)
+	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	addrFile := fs.String("addr-file", "", "write the bound address here")
@@ -38,9 +40,14 @@ func floorCmd(ctx context.Context, args []string, stderr io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(verdict)
 	})
-	ln, err := listen(*addr, *addrFile)
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
+	}
+	if *addrFile != "" {
+		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,41 +1,32 @@
-package api
+package service
 
 import (
+	"context"
 	"errors"
-	"net/http"
 	"slices"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/ratelimit"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
-// verify answers whether a key is good for the given scopes and resource. It
-// reads the store once and writes nothing: last_used_at is batched in memory.
-// Revoke and disable are seen by the very next verify because nothing is cached.
-func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *principal) error {
-	var req wire.VerifyRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	res, err := s.judge(r, p, &req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, res)
-	return nil
-}
-
 var notFoundVerdict = &wire.VerifyResponse{Code: wire.CodeNotFound}
 
-func (s *Server) judge(r *http.Request, p *principal, req *wire.VerifyRequest) (*wire.VerifyResponse, error) {
+// Verify answers whether a key is good for the given scopes and resource. It
+// reads the store once and writes nothing: last_used_at is batched in memory.
+// The returned verdict may be shared: do not modify it.
+func (s *Service) Verify(ctx context.Context, p *Principal, req *wire.VerifyRequest) (*wire.VerifyResponse, error) {
+	if err := Require(p, wire.ScopeVerify); err != nil {
+		return nil, err
+	}
 	// A malformed key or a bad checksum never reaches the store.
 	if _, err := keyformat.Parse(req.Key); err != nil {
 		return notFoundVerdict, nil
 	}
 	hash := keyformat.Hash(req.Key)
-	sec, err := s.store.LookupSecret(r.Context(), hash[:])
+	sec, err := s.store.LookupSecret(ctx, hash[:])
 	if errors.Is(err, store.ErrNotFound) {
 		return notFoundVerdict, nil
 	}
@@ -51,11 +42,11 @@ func (s *Server) judge(r *http.Request, p *principal, req *wire.VerifyRequest) (
 	}
 	res := &wire.VerifyResponse{KeyID: k.ID, App: k.App, Scopes: k.Scopes, Owner: k.Owner, Metadata: k.Metadata, ExpiresAt: k.ExpiresAt}
 	switch k.Status(now) {
-	case store.StatusRevoked:
+	case vocab.StatusRevoked:
 		res.Code = wire.CodeRevoked
-	case store.StatusExpired:
+	case vocab.StatusExpired:
 		res.Code = wire.CodeExpired
-	case store.StatusDisabled:
+	case vocab.StatusDisabled:
 		res.Code = wire.CodeDisabled
 	}
 	if res.Code != "" {

@@ -1,0 +1,192 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+func appJSON(a store.App) wire.App {
+	out := wire.App{Slug: a.Slug, Name: a.Name, Description: a.Description, Scopes: a.Scopes,
+		KeyPrefix: a.KeyPrefix, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	if a.RateLimit != nil {
+		out.RateLimit = &wire.RateLimit{Requests: a.RateLimit.Requests, Window: a.RateLimit.Window.String()}
+	}
+	return out
+}
+
+// CreateApp creates an auth app. With idemKey, a retry of the same request
+// answers with the app as it is now and replayed true.
+func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateApp, idemKey string) (app wire.App, replayed bool, err error) {
+	if err := Require(p, wire.ScopeAppsWrite); err != nil {
+		return app, false, err
+	}
+	var fe fieldErrors
+	validateSlug(&fe, "slug", req.Slug)
+	validateText(&fe, "name", req.Name, true, vocab.NameMaxLen)
+	validateText(&fe, "description", req.Description, false, vocab.DescriptionMaxLen)
+	scopes := validateScopes(&fe, "scopes", req.Scopes)
+	if !vocab.ValidKeyPrefix(req.KeyPrefix) {
+		fe.add("key_prefix", "%q is not a valid key prefix: %s", req.KeyPrefix, vocab.KeyPrefixRule)
+	}
+	rl := validateRateLimit(&fe, req.RateLimit)
+	if err := fe.err(); err != nil {
+		return app, false, err
+	}
+	if !p.sees(req.Slug) {
+		return app, false, Errorf(Forbidden, "outside_confinement", "this credential is confined to apps %v and cannot create %q", p.ConfineTo, req.Slug)
+	}
+	now := s.now().UTC()
+	rec, earlier, err := s.idempotency(ctx, p, idemKey, "app", "", req, now)
+	if err != nil {
+		return app, false, err
+	}
+	if earlier == nil {
+		a := store.App{Slug: req.Slug, Name: req.Name, Description: req.Description, Scopes: scopes,
+			KeyPrefix: req.KeyPrefix, RateLimit: rl, CreatedAt: now, UpdatedAt: now}
+		if rec != nil {
+			rec.ResourceID = a.Slug
+		}
+		err = s.store.CreateApp(ctx, a, rec)
+		switch {
+		case err == nil:
+			return appJSON(a), false, nil
+		case errors.Is(err, store.ErrExists):
+			return app, false, s.appConflict(ctx, a)
+		case !errors.Is(err, store.ErrIdempotencyRace):
+			return app, false, err
+		}
+		if earlier, err = s.raceWinner(ctx, p, idemKey, "app", "", req); err != nil {
+			return app, false, err
+		}
+	}
+	// A retry of a create that happened: answer with the app as it is now.
+	a, err := s.store.GetApp(ctx, earlier.ResourceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return app, false, Errorf(Conflict, "idempotency_key_used", "the app created with this Idempotency-Key has since been deleted")
+	}
+	if err != nil {
+		return app, false, err
+	}
+	return appJSON(a), true, nil
+}
+
+// appConflict says which unique field clashed.
+func (s *Service) appConflict(ctx context.Context, app store.App) error {
+	if _, err := s.store.GetApp(ctx, app.Slug); err == nil {
+		return Errorf(Conflict, "slug_taken", "an app with slug %q already exists; pick another slug or import the existing app", app.Slug)
+	}
+	return Errorf(Conflict, "key_prefix_taken", "another app already uses key_prefix %q; key prefixes identify an app's keys and must be unique", app.KeyPrefix)
+}
+
+// ListApps lists the apps the caller can see.
+func (s *Service) ListApps(ctx context.Context, p *Principal) (wire.AppList, error) {
+	out := wire.AppList{Apps: []wire.App{}}
+	if err := Require(p, wire.ScopeAppsRead); err != nil {
+		return out, err
+	}
+	apps, err := s.store.ListApps(ctx)
+	if err != nil {
+		return out, err
+	}
+	for _, a := range apps {
+		if p.sees(a.Slug) {
+			out.Apps = append(out.Apps, appJSON(a))
+		}
+	}
+	return out, nil
+}
+
+// visibleApp loads app slug, as not found if the caller cannot see it.
+func (s *Service) visibleApp(ctx context.Context, p *Principal, slug string) (store.App, error) {
+	if !p.sees(slug) {
+		return store.App{}, notFound("app", slug)
+	}
+	a, err := s.store.GetApp(ctx, slug)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, notFound("app", slug)
+	}
+	return a, err
+}
+
+// GetApp returns app slug.
+func (s *Service) GetApp(ctx context.Context, p *Principal, slug string) (wire.App, error) {
+	if err := Require(p, wire.ScopeAppsRead); err != nil {
+		return wire.App{}, err
+	}
+	a, err := s.visibleApp(ctx, p, slug)
+	if err != nil {
+		return wire.App{}, err
+	}
+	return appJSON(a), nil
+}
+
+// changeableApp loads app slug for a change: seen by the caller, not reserved.
+func (s *Service) changeableApp(ctx context.Context, p *Principal, slug string) error {
+	if err := Require(p, wire.ScopeAppsWrite); err != nil {
+		return err
+	}
+	if _, err := s.visibleApp(ctx, p, slug); err != nil {
+		return err
+	}
+	if slug == wire.ManagementApp {
+		return Errorf(Forbidden, "reserved_app", "the %q app is keymint's own and cannot be changed or deleted", slug)
+	}
+	return nil
+}
+
+// UpdateApp applies a PATCH; immutable names the fields it sent that cannot change.
+func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req wire.UpdateApp, immutable []string) (wire.App, error) {
+	if err := s.changeableApp(ctx, p, slug); err != nil {
+		return wire.App{}, err
+	}
+	var fe fieldErrors
+	refuseImmutable(&fe, "app", immutable)
+	if req.Name != nil {
+		validateText(&fe, "name", *req.Name, true, vocab.NameMaxLen)
+	}
+	if req.Description != nil {
+		validateText(&fe, "description", *req.Description, false, vocab.DescriptionMaxLen)
+	}
+	var scopes []string
+	if req.Scopes != nil {
+		scopes = validateScopes(&fe, "scopes", req.Scopes)
+	}
+	var rl *store.RateLimit
+	if req.RateLimit.Set {
+		rl = validateRateLimit(&fe, req.RateLimit.Value)
+	}
+	if err := fe.err(); err != nil {
+		return wire.App{}, err
+	}
+	app, err := s.store.UpdateApp(ctx, slug, s.now().UTC(), func(a *store.App) error {
+		if req.Name != nil {
+			a.Name = *req.Name
+		}
+		if req.Description != nil {
+			a.Description = *req.Description
+		}
+		if scopes != nil {
+			a.Scopes = scopes
+		}
+		if req.RateLimit.Set {
+			a.RateLimit = rl
+		}
+		return nil
+	})
+	if err != nil {
+		return wire.App{}, storeError(err, "app", slug)
+	}
+	return appJSON(app), nil
+}
+
+// DeleteApp deletes app slug; with live keys it refuses unless force.
+func (s *Service) DeleteApp(ctx context.Context, p *Principal, slug string, force bool) error {
+	if err := s.changeableApp(ctx, p, slug); err != nil {
+		return err
+	}
+	return storeError(s.store.DeleteApp(ctx, slug, force, s.now().UTC()), "app", slug)
+}

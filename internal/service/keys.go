@@ -1,0 +1,359 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// newKeyID is time-ordered (so listing pages in creation order) and unguessable.
+func newKeyID(now time.Time) string {
+	var b [15]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	rand.Read(b[6:])
+	return "key_" + idEncoding.EncodeToString(b[:])
+}
+
+func keyJSON(k store.Key, now time.Time) wire.Key {
+	out := wire.Key{ID: k.ID, App: k.App, Name: k.Name, Scopes: k.Scopes, Resources: k.Resources, Owner: k.Owner,
+		Metadata: k.Metadata, ExpiresAt: k.ExpiresAt, Enabled: k.Enabled, Status: k.Status(now), Start: k.Start,
+		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, RotatedAt: k.RotatedAt}
+	if out.Metadata == nil {
+		out.Metadata = map[string]string{}
+	}
+	return out
+}
+
+// keysApp loads the app whose keys the caller asks for. The management app
+// is open to every caller: which credentials in it the caller may see and
+// touch is the management rule's to say, key by key.
+func (s *Service) keysApp(ctx context.Context, p *Principal, slug string) (store.App, error) {
+	if slug == wire.ManagementApp {
+		a, err := s.store.GetApp(ctx, slug)
+		return a, storeError(err, "app", slug)
+	}
+	return s.visibleApp(ctx, p, slug)
+}
+
+// mayTouch reports whether the caller may see key k, and if so what it
+// holds beyond the caller (for a management credential; nil for app keys).
+func (p *Principal) mayTouch(k *store.Key) (visible bool, excess []string) {
+	if k.App != wire.ManagementApp {
+		return p.sees(k.App), nil
+	}
+	if !p.seesCredential(k) {
+		return false, nil
+	}
+	return true, p.exceeds(k.Scopes, k.Resources, k.ExpiresAt)
+}
+
+// keyFor loads key id for the caller: not found if it may not see it,
+// exceeds_caller if it is a management credential the caller could not mint.
+func (s *Service) keyFor(ctx context.Context, p *Principal, scope, id string) (store.Key, error) {
+	if err := Require(p, scope); err != nil {
+		return store.Key{}, err
+	}
+	k, err := s.store.GetKey(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return k, notFound("key", id)
+	}
+	if err != nil {
+		return k, err
+	}
+	visible, excess := p.mayTouch(&k)
+	if !visible {
+		return k, notFound("key", id)
+	}
+	if len(excess) > 0 {
+		return k, exceedsCaller("management credential "+id, excess)
+	}
+	return k, nil
+}
+
+// CreateKey creates a key under app slug and returns it with its secret.
+// With idemKey, a retry of the same request gets the same key with a new
+// secret, the lost one ending at once, and replayed true.
+func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req wire.CreateKey, idemKey string) (out wire.KeyWithSecret, replayed bool, err error) {
+	if err := Require(p, wire.ScopeKeysWrite); err != nil {
+		return out, false, err
+	}
+	app, err := s.keysApp(ctx, p, slug)
+	if err != nil {
+		return out, false, err
+	}
+	now := s.now().UTC()
+	var fe fieldErrors
+	validateText(&fe, "name", req.Name, true, vocab.NameMaxLen)
+	validateText(&fe, "owner", req.Owner, false, vocab.OwnerMaxLen)
+	scopes := validateScopes(&fe, "scopes", req.Scopes)
+	if out := store.Outside(scopes, app.Scopes); len(out) > 0 {
+		fe.add("scopes", "%s not among app %q's scopes %v; add them to the app first or drop them from the key", join(out), app.Slug, app.Scopes)
+	}
+	for _, res := range req.Resources {
+		if res == "" || len(res) > vocab.ResourceMaxLen {
+			fe.add("resources", "resource ids must be 1-%d bytes, got %q", vocab.ResourceMaxLen, res)
+		}
+	}
+	resources := sortedUnique(req.Resources)
+	validateMetadata(&fe, req.Metadata)
+	var expires *time.Time
+	if req.ExpiresAt != "" {
+		t, err := time.Parse(time.RFC3339, req.ExpiresAt)
+		switch {
+		case err != nil:
+			fe.add("expires_at", "%q is not an RFC 3339 timestamp (e.g. 2030-01-02T15:04:05Z)", req.ExpiresAt)
+		case !t.After(now):
+			fe.add("expires_at", "%s is not in the future", req.ExpiresAt)
+		default:
+			t = t.UTC()
+			expires = &t
+		}
+	}
+	management := app.Slug == wire.ManagementApp
+	if management {
+		// A management credential's resources are the apps it is confined to.
+		for _, r := range resources {
+			if r == wire.ManagementApp {
+				fe.add("resources", "a management credential cannot be confined to the reserved %q app: confine it to the apps it manages, or leave resources empty for every app", r)
+			} else if vocab.SlugPattern.MatchString(r) {
+				continue
+			} else {
+				fe.add("resources", "%q is not an app slug (%s): a management credential's resources are the apps it is confined to", r, vocab.SlugRule)
+			}
+		}
+	}
+	if err := fe.err(); err != nil {
+		return out, false, err
+	}
+	if management {
+		if excess := p.exceeds(scopes, resources, expires); len(excess) > 0 {
+			return out, false, exceedsCaller("the requested credential", excess)
+		}
+	}
+	rec, earlier, err := s.idempotency(ctx, p, idemKey, "key", app.Slug, req, now)
+	if err != nil {
+		return out, false, err
+	}
+	if earlier != nil {
+		out, err = s.reissue(ctx, app, earlier.ResourceID, nil, "created")
+		return out, err == nil, err
+	}
+	sec := mint(app.KeyPrefix)
+	k := store.Key{ID: newKeyID(now), App: app.Slug, Name: req.Name, Scopes: scopes, Resources: resources,
+		Owner: req.Owner, Metadata: req.Metadata, ExpiresAt: expires, Enabled: req.Enabled == nil || *req.Enabled,
+		Start: sec.start, CreatedAt: now}
+	if rec != nil {
+		rec.ResourceID = k.ID
+	}
+	err = s.store.CreateKey(ctx, k, sec.hash[:], rec)
+	if errors.Is(err, store.ErrIdempotencyRace) {
+		winner, err := s.raceWinner(ctx, p, idemKey, "key", app.Slug, req)
+		if err != nil {
+			return out, false, err
+		}
+		out, err = s.reissue(ctx, app, winner.ResourceID, nil, "created")
+		return out, err == nil, err
+	}
+	if err != nil {
+		return out, false, storeError(err, "app", app.Slug)
+	}
+	return wire.KeyWithSecret{Key: keyJSON(k, now), Secret: sec.value}, false, nil
+}
+
+// reissue answers the retry of a create or rotation whose response was lost.
+// keymint keeps no secrets, so it cannot resend the one that was lost;
+// instead the key gets a new secret in its place and the lost one ends at
+// once, while secrets in a grace period from before keep it. A retry never
+// leaves a second key, nor a valid secret that nobody holds. rotatedAt is
+// the key's rotated_at as the first request left it: if the key has been
+// rotated since, the lost secret is already gone and the retry is refused.
+func (s *Service) reissue(ctx context.Context, app store.App, id string, rotatedAt *time.Time, did string) (wire.KeyWithSecret, error) {
+	sec := mint(app.KeyPrefix)
+	k, err := s.store.ReplaceSecret(ctx, id, sec.hash[:], sec.start, rotatedAt)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRevoked):
+		return wire.KeyWithSecret{}, Errorf(Conflict, "idempotency_key_used",
+			"the key %s with this Idempotency-Key has since been revoked or deleted; send a new Idempotency-Key to do it again", did)
+	case errors.Is(err, store.ErrRotatedSince):
+		return wire.KeyWithSecret{}, Errorf(Conflict, "idempotency_key_used",
+			"the key %s with this Idempotency-Key has been rotated since, so its secret from then is gone; send a new Idempotency-Key to rotate it again", did)
+	case err != nil:
+		return wire.KeyWithSecret{}, err
+	}
+	return wire.KeyWithSecret{Key: keyJSON(k, s.now()), Secret: sec.value}, nil
+}
+
+// KeyQuery is a list request's query, as sent: every part may be empty.
+type KeyQuery struct {
+	Status string // one of vocab.Statuses
+	Limit  string // 1 to vocab.MaxPageSize; default vocab.DefaultPageSize
+	Cursor string // a next_cursor from an earlier page
+}
+
+// ListKeys lists one page of an app's keys that the caller may see. A page
+// may hold fewer keys than the limit and still have a next_cursor.
+func (s *Service) ListKeys(ctx context.Context, p *Principal, slug string, q KeyQuery) (wire.KeyList, error) {
+	out := wire.KeyList{Keys: []wire.Key{}}
+	if err := Require(p, wire.ScopeKeysRead); err != nil {
+		return out, err
+	}
+	app, err := s.keysApp(ctx, p, slug)
+	if err != nil {
+		return out, err
+	}
+	f := store.KeyFilter{App: app.Slug, Status: q.Status, Now: s.now().UTC()}
+	if f.Status != "" && !slices.Contains(vocab.Statuses, f.Status) {
+		return out, Errorf(BadRequest, "invalid_query", "status must be one of %v, got %q", vocab.Statuses, f.Status)
+	}
+	want := vocab.DefaultPageSize
+	if q.Limit != "" {
+		n, err := strconv.Atoi(q.Limit)
+		if err != nil || n < 1 || n > vocab.MaxPageSize {
+			return out, Errorf(BadRequest, "invalid_query", "limit must be a number from 1 to %d, got %q", vocab.MaxPageSize, q.Limit)
+		}
+		want = n
+	}
+	if q.Cursor != "" {
+		after, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil {
+			return out, Errorf(BadRequest, "invalid_query", "cursor is not one this server gave out; pass next_cursor back unchanged")
+		}
+		f.After = string(after)
+	}
+	// Read a key more than the page, to know whether there is a next page;
+	// read on past keys the caller may not see until the page is full.
+	f.Limit = want + 1
+	for {
+		keys, err := s.store.ListKeys(ctx, f)
+		if err != nil {
+			return out, err
+		}
+		for _, k := range keys {
+			if visible, excess := p.mayTouch(&k); !visible || len(excess) > 0 {
+				continue
+			}
+			if len(out.Keys) == want {
+				out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(out.Keys[want-1].ID))
+				return out, nil
+			}
+			out.Keys = append(out.Keys, keyJSON(k, f.Now))
+		}
+		if len(keys) < f.Limit {
+			return out, nil
+		}
+		f.After = keys[len(keys)-1].ID
+	}
+}
+
+// GetKey returns key id.
+func (s *Service) GetKey(ctx context.Context, p *Principal, id string) (wire.Key, error) {
+	k, err := s.keyFor(ctx, p, wire.ScopeKeysRead, id)
+	if err != nil {
+		return wire.Key{}, err
+	}
+	return keyJSON(k, s.now()), nil
+}
+
+// UpdateKey applies a PATCH; immutable names the fields it sent that cannot change.
+func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, req wire.UpdateKey, immutable []string) (wire.Key, error) {
+	if _, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id); err != nil {
+		return wire.Key{}, err
+	}
+	var fe fieldErrors
+	refuseImmutable(&fe, "key", immutable)
+	if req.Name != nil {
+		validateText(&fe, "name", *req.Name, true, vocab.NameMaxLen)
+	}
+	if req.Metadata != nil {
+		validateMetadata(&fe, *req.Metadata)
+	}
+	if err := fe.err(); err != nil {
+		return wire.Key{}, err
+	}
+	k, err := s.store.UpdateKey(ctx, id, func(k *store.Key) error {
+		if k.RevokedAt != nil {
+			return store.ErrRevoked
+		}
+		if req.Name != nil {
+			k.Name = *req.Name
+		}
+		if req.Metadata != nil {
+			k.Metadata = *req.Metadata
+		}
+		if req.Enabled != nil {
+			k.Enabled = *req.Enabled
+		}
+		return nil
+	})
+	if err != nil {
+		return wire.Key{}, storeError(err, "key", id)
+	}
+	return keyJSON(k, s.now()), nil
+}
+
+// RevokeKey revokes key id; revoking a revoked key is not an error.
+func (s *Service) RevokeKey(ctx context.Context, p *Principal, id string) error {
+	if _, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id); err != nil {
+		return err
+	}
+	if _, err := s.store.RevokeKey(ctx, id, s.now().UTC()); err != nil {
+		return storeError(err, "key", id)
+	}
+	s.limits.Forget(id)
+	return nil
+}
+
+// RotateKey gives key id a new secret; earlier secrets keep working for the
+// grace period. With idemKey, a retry of the same request re-issues the new
+// secret (the one the first answer carried ends at once) while the secrets
+// from before the rotation keep their grace, and replayed is true.
+func (s *Service) RotateKey(ctx context.Context, p *Principal, id string, req wire.RotateKey, idemKey string) (out wire.KeyWithSecret, replayed bool, err error) {
+	k, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id)
+	if err != nil {
+		return out, false, err
+	}
+	grace, err := parseGrace(req.GracePeriod)
+	if err != nil {
+		return out, false, err
+	}
+	app, err := s.store.GetApp(ctx, k.App)
+	if err != nil {
+		return out, false, storeError(err, "key", id)
+	}
+	now := s.now().UTC()
+	fingerprint := wire.RotateKey{GracePeriod: grace.String()}
+	rec, earlier, err := s.idempotency(ctx, p, idemKey, "rotate", id, fingerprint, now)
+	if err != nil {
+		return out, false, err
+	}
+	if earlier != nil {
+		out, err = s.reissue(ctx, app, id, &earlier.CreatedAt, "rotated")
+		return out, err == nil, err
+	}
+	sec := mint(app.KeyPrefix)
+	k, err = s.store.RotateKey(ctx, id, sec.hash[:], sec.start, now, grace, rec)
+	if errors.Is(err, store.ErrIdempotencyRace) {
+		winner, err := s.raceWinner(ctx, p, idemKey, "rotate", id, fingerprint)
+		if err != nil {
+			return out, false, err
+		}
+		out, err = s.reissue(ctx, app, id, &winner.CreatedAt, "rotated")
+		return out, err == nil, err
+	}
+	if err != nil {
+		return out, false, storeError(err, "key", id)
+	}
+	return wire.KeyWithSecret{Key: keyJSON(k, now), Secret: sec.value}, false, nil
+}

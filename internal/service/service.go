@@ -1,0 +1,155 @@
+// Package service owns every rule of keymint's key lifecycle: validation,
+// authorization (scopes, confinement, the management-credential rule),
+// idempotency, minting and verification. Every entry point (the HTTP API,
+// the keymint command, the benchmark tool) is a thin adapter over it: it
+// takes the calling Principal and returns values or coded *Error.
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/ratelimit"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// Config configures a Service.
+type Config struct {
+	Store store.Store
+	// RootTokenHash is the SHA-256 of the root token (see EnsureRootToken).
+	RootTokenHash [sha256.Size]byte
+	Logger        *slog.Logger
+	// Now is the clock; tests inject one so expiry and grace need no sleeping.
+	Now func() time.Time
+}
+
+// Service is keymint's key lifecycle. Create it with New.
+type Service struct {
+	store    store.Store
+	rootHash [sha256.Size]byte
+	log      *slog.Logger
+	now      func() time.Time
+	limits   ratelimit.Limiters
+	usage    usage
+}
+
+// New returns a Service over cfg.Store. Call Bootstrap once before serving.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, rootHash: cfg.RootTokenHash, log: cfg.Logger, now: cfg.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.usage.pending = map[string]time.Time{}
+	return s
+}
+
+// Bootstrap makes sure the reserved management app exists.
+func (s *Service) Bootstrap(ctx context.Context) error {
+	now := s.now().UTC()
+	err := s.store.CreateApp(ctx, store.App{
+		Slug: wire.ManagementApp, Name: "keymint management", Description: "Credentials for the keymint API itself.",
+		Scopes: wire.ManagementScopes, KeyPrefix: wire.ManagementApp, CreatedAt: now, UpdatedAt: now,
+	}, nil)
+	if errors.Is(err, store.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// secret is a freshly minted key: the secret, shown once, and what is stored.
+type secret struct {
+	value string
+	hash  [sha256.Size]byte
+	start string
+}
+
+// mint makes a new secret for an app's key prefix: the one place keys are made.
+func mint(prefix string) secret {
+	v := keyformat.Generate(prefix)
+	return secret{value: v, hash: keyformat.Hash(v), start: keyformat.Start(v)}
+}
+
+// RootTokenPrefix starts every generated root token.
+const RootTokenPrefix = "keymint_root"
+
+// EnsureRootToken returns the hash of the root token: fromEnv's if set, else
+// the one stored at first start. With neither, it mints a token, stores its
+// hash and returns the token too, to be shown once; it is never stored.
+func EnsureRootToken(ctx context.Context, st store.Store, fromEnv string) (hash [sha256.Size]byte, generated string, err error) {
+	if fromEnv != "" {
+		return keyformat.Hash(fromEnv), "", nil
+	}
+	stored, err := st.RootTokenHash(ctx)
+	if err == nil && len(stored) == sha256.Size {
+		return [sha256.Size]byte(stored), "", nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return hash, "", err
+	}
+	t := mint(RootTokenPrefix)
+	if err := st.SetRootTokenHash(ctx, t.hash[:]); err != nil {
+		return hash, "", err
+	}
+	return t.hash, t.value, nil
+}
+
+// Run flushes key usage every interval until ctx ends, then once more.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.FlushUsage(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			s.FlushUsage(ctx)
+		}
+	}
+}
+
+// FlushUsage writes the last_used_at times gathered since the last flush.
+func (s *Service) FlushUsage(ctx context.Context) {
+	batch := s.usage.take()
+	if err := s.store.RecordUse(ctx, batch); err != nil {
+		s.log.ErrorContext(ctx, "recording key usage", "keys", len(batch), "err", err)
+		s.usage.putBack(batch)
+	}
+}
+
+// usage gathers last-used times in memory so verify never writes to the store.
+type usage struct {
+	mu      sync.Mutex
+	pending map[string]time.Time
+}
+
+func (u *usage) touch(id string, t time.Time) {
+	u.mu.Lock()
+	if t.After(u.pending[id]) {
+		u.pending[id] = t
+	}
+	u.mu.Unlock()
+}
+
+func (u *usage) take() map[string]time.Time {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	b := u.pending
+	u.pending = make(map[string]time.Time, len(b))
+	return b
+}
+
+func (u *usage) putBack(b map[string]time.Time) {
+	for id, t := range b {
+		u.touch(id, t)
+	}
+}

@@ -1,0 +1,105 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/service"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// racingStore is the real SQLite store, with the app deleted (forced) just
+// before each write reaches it: a write that lost a race with a deletion.
+type racingStore struct {
+	store.Store
+	slug string
+}
+
+func (r racingStore) deleteFirst(ctx context.Context) {
+	if err := r.Store.DeleteApp(ctx, r.slug, true, time.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		panic(err)
+	}
+}
+
+func (r racingStore) UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*store.App) error) (store.App, error) {
+	r.deleteFirst(ctx)
+	return r.Store.UpdateApp(ctx, slug, now, fn)
+}
+
+func (r racingStore) DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error {
+	r.deleteFirst(ctx)
+	return r.Store.DeleteApp(ctx, slug, force, now)
+}
+
+func (r racingStore) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error) (store.Key, error) {
+	r.deleteFirst(ctx)
+	return r.Store.UpdateKey(ctx, id, fn)
+}
+
+func (r racingStore) RevokeKey(ctx context.Context, id string, now time.Time) (store.Key, error) {
+	r.deleteFirst(ctx)
+	return r.Store.RevokeKey(ctx, id, now)
+}
+
+func (r racingStore) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency) (store.Key, error) {
+	r.deleteFirst(ctx)
+	return r.Store.RotateKey(ctx, id, hash, start, now, grace, idem)
+}
+
+func (r racingStore) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency) error {
+	r.deleteFirst(ctx)
+	return r.Store.CreateKey(ctx, k, hash, idem)
+}
+
+// A write whose app or key was deleted after the service checked it is a
+// 404-kind error naming what is gone, never an internal error.
+func TestWriteRacingDeletionIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	root := service.Root()
+	for name, write := range map[string]func(*service.Service, string) error{
+		"update app": func(s *service.Service, _ string) error {
+			_, err := s.UpdateApp(ctx, root, "shop", wire.UpdateApp{Name: new("n")}, nil)
+			return err
+		},
+		"delete app": func(s *service.Service, _ string) error { return s.DeleteApp(ctx, root, "shop", true) },
+		"create key": func(s *service.Service, _ string) error {
+			_, _, err := s.CreateKey(ctx, root, "shop", wire.CreateKey{Name: "k", Scopes: []string{"read"}}, "")
+			return err
+		},
+		"update key": func(s *service.Service, id string) error {
+			_, err := s.UpdateKey(ctx, root, id, wire.UpdateKey{Enabled: new(false)}, nil)
+			return err
+		},
+		"revoke key": func(s *service.Service, id string) error { return s.RevokeKey(ctx, root, id) },
+		"rotate key": func(s *service.Service, id string) error {
+			_, _, err := s.RotateKey(ctx, root, id, wire.RotateKey{}, "")
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			plain := service.New(service.Config{Store: st})
+			if _, _, err := plain.CreateApp(ctx, root, wire.CreateApp{Slug: "shop", Name: "Shop", Scopes: []string{"read"}, KeyPrefix: "shop"}, ""); err != nil {
+				t.Fatal(err)
+			}
+			k, _, err := plain.CreateKey(ctx, root, "shop", wire.CreateKey{Name: "k", Scopes: []string{"read"}}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = write(service.New(service.Config{Store: racingStore{Store: st, slug: "shop"}}), k.Key.ID)
+			var e *service.Error
+			if !errors.As(err, &e) || e.Kind != service.NotFound || e.Code != "not_found" {
+				t.Fatalf("got %v, want a not_found error", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+// Package vocab is keymint's shared vocabulary: key statuses, the patterns
+// that slugs, scopes and key prefixes follow, and the bounds on names,
+// metadata and durations. The server's service layer enforces them and the
+// provider's plan-time validators check them, from this one place.
+package vocab
+
+import (
+	"regexp"
+	"time"
+)
+
+// Key statuses, as reported by the API and accepted by the list filter.
+const (
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+	StatusExpired  = "expired"
+	StatusRevoked  = "revoked"
+)
+
+// Statuses lists every status, for filters and validation.
+var Statuses = []string{StatusActive, StatusDisabled, StatusExpired, StatusRevoked}
+
+// KeyStatus derives a key's status at now. Revocation wins over expiry, which
+// wins over disabling: the strongest reason a key cannot be used is reported.
+func KeyStatus(revoked bool, expiresAt *time.Time, enabled bool, now time.Time) string {
+	switch {
+	case revoked:
+		return StatusRevoked
+	case expiresAt != nil && !now.Before(*expiresAt):
+		return StatusExpired
+	case !enabled:
+		return StatusDisabled
+	default:
+		return StatusActive
+	}
+}
+
+// Patterns, each with the sentence that explains it to a user.
+var (
+	SlugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+	SlugRule    = "2-63 characters: lowercase letters, digits and '-', starting with a letter or digit"
+
+	ScopePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/*-]{0,127}$`)
+	ScopeRule    = "letters, digits and _ . : / * - (e.g. read:data), at most 128 characters"
+
+	// KeyPrefixPattern is what an auth app's key_prefix matches, within
+	// KeyPrefixMinLen and KeyPrefixMaxLen bytes.
+	KeyPrefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
+	KeyPrefixRule    = "2-32 characters: lowercase letters and digits, words joined by '_', starting with a letter (e.g. acme_live)"
+)
+
+// Bounds.
+const (
+	KeyPrefixMinLen = 2
+	KeyPrefixMaxLen = 32
+
+	NameMaxLen        = 200
+	DescriptionMaxLen = 2000
+	OwnerMaxLen       = 200
+	ResourceMaxLen    = 200
+
+	MetadataMaxEntries  = 50
+	MetadataKeyMaxLen   = 64
+	MetadataValueMaxLen = 512
+
+	// MaxGracePeriod bounds how long a rotated-out secret keeps working.
+	MaxGracePeriod = 720 * time.Hour
+	// MaxRateWindow bounds a rate limit's window.
+	MaxRateWindow = 720 * time.Hour
+
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// ValidKeyPrefix reports whether p can be an app's key prefix.
+func ValidKeyPrefix(p string) bool {
+	return len(p) >= KeyPrefixMinLen && len(p) <= KeyPrefixMaxLen && KeyPrefixPattern.MatchString(p)
+}
