@@ -28,37 +28,77 @@ var version = "dev"
 const usage = `keymint: API-key lifecycle service
 
 Usage:
-  keymint serve [flags]    run the server (keymint serve -h for flags)
-  keymint verify [flags]   verify a key read from stdin (keymint verify -h)
-  keymint version          print the version
+  keymint serve [flags]              run the server (keymint serve -h for flags)
+  keymint verify [flags] < keyfile   verify a key read from stdin (keymint verify -h)
+  keymint reset-root-token [flags]   replace a lost root token (keymint reset-root-token -h)
+  keymint version                    print the version
+
+Exit codes: 0 success; 1 failure; 2 usage error; 3 keymint verify: the key is not VALID.
 `
 
-func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "keymint:", err)
-		os.Exit(1)
-	}
+// Exit codes, as the usage text documents them.
+const (
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNotValid = 3
+)
+
+// cli is what a command reads and writes: the process's, or a test's.
+type cli struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// usageError is a mistake in the command line: exit 2, nothing done.
+type usageError struct{ error }
+
+func usageErrorf(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+func main() {
+	c := cli{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(exitCode(run(context.Background(), os.Args[1:], c), c.stderr))
+}
+
+// exitCode reports err on stderr and returns the exit code for it.
+func exitCode(err error, stderr io.Writer) int {
+	var usage usageError
+	var invalid notValidError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &invalid):
+		return exitNotValid // the verdict on stdout says why
+	case errors.As(err, &usage):
+		fmt.Fprintln(stderr, "keymint:", err)
+		return exitUsage
+	}
+	fmt.Fprintln(stderr, "keymint:", err)
+	return exitFailure
+}
+
+func run(ctx context.Context, args []string, c cli) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		fmt.Fprint(c.stderr, usage)
+		return usageErrorf("no command given")
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], getenv, stderr)
+		return serve(ctx, args[1:], c)
 	case "verify":
-		return verifyCmd(ctx, args[1:], getenv, os.Stdin, os.Stdout, stderr)
+		return verifyCmd(ctx, args[1:], c)
+	case "reset-root-token":
+		return resetRootToken(ctx, args[1:], c)
 	case "version", "--version":
-		fmt.Println(version)
+		fmt.Fprintln(c.stdout, version)
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(c.stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	fmt.Fprint(c.stderr, usage)
+	return usageErrorf("unknown command %q", args[0])
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -68,21 +108,59 @@ func envOr(getenv func(string) string, name, def string) string {
 	return def
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", envOr(getenv, "KEYMINT_ADDR", "127.0.0.1:8080"), "listen address (env KEYMINT_ADDR)")
-	db := fs.String("db", envOr(getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
-	logFormat := fs.String("log-format", envOr(getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
+// newFlagSet is a command's flag set: -h prints usage to stdout and exits 0;
+// a bad flag prints usage to stderr and exits 2.
+func newFlagSet(name, synopsis string, c cli) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // parse errors are reported once, by exitCode
+	fs.Usage = func() {
+		fs.SetOutput(c.stdout)
+		fmt.Fprintf(c.stdout, "Usage: keymint %s\n\n", synopsis)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args; a mistake is a usage error naming the command's help.
+func parse(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageErrorf("%s: %v (see keymint %s -h)", fs.Name(), err, fs.Name())
+	}
+	return err
+}
+
+func serve(ctx context.Context, args []string, c cli) error {
+	fs := newFlagSet("serve", "serve [flags]\n\nRuns the server. On the first start with no KEYMINT_ROOT_TOKEN it generates a root token and\nwrites it to --root-token-file, or else to standard output as its only line; logs go to standard error.", c)
+	addr := fs.String("addr", envOr(c.getenv, "KEYMINT_ADDR", "127.0.0.1:8080"), "listen address (env KEYMINT_ADDR)")
+	db := fs.String("db", envOr(c.getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
+	logFormat := fs.String("log-format", envOr(c.getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
+	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
 	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (SQLite only; 0 disables); writes empty it, so it never serves a stale verdict")
-	debugAddr := fs.String("debug-addr", envOr(getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
-	if err := fs.Parse(args); err != nil {
+	debugAddr := fs.String("debug-addr", envOr(c.getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
-	if *logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, nil)
+	// Every flag is checked before anything is opened, generated or stored.
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(c.stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(c.stderr, nil)
+	default:
+		return usageErrorf("serve: --log-format must be text or json, got %q", *logFormat)
+	}
+	if *cacheSize < 0 {
+		return usageErrorf("serve: --verify-cache-size must be 0 or more, got %d", *cacheSize)
+	}
+	if _, err := parseDB(*db); err != nil {
+		return err
 	}
 	log := slog.New(handler)
 
@@ -94,23 +172,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	defer st.Close()
-
-	rootHash, generated, err := service.EnsureRootToken(ctx, st, getenv("KEYMINT_ROOT_TOKEN"))
+	// Listen before a root token is generated: a server that cannot serve
+	// leaves no token behind that nobody saw.
+	ln, err := listen(*addr, *addrFile)
 	if err != nil {
 		return err
 	}
-	if generated != "" {
-		fmt.Fprintf(stderr, "\nGenerated a root token. It is shown only this once; keymint keeps only its hash:\n\n    %s\n\nExport it as KEYMINT_TOKEN for the provider, or set KEYMINT_ROOT_TOKEN to choose your own.\n\n", generated)
+	defer ln.Close()
+	rootHash, err := service.EnsureRootToken(ctx, st, c.getenv("KEYMINT_ROOT_TOKEN"), func(token string) error {
+		where, err := deliverRootToken(token, *tokenFile, c.stdout)
+		if err == nil {
+			log.Warn("generated a root token; keymint keeps only its hash, so it is shown only this once", "written_to", where)
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log})
 	if err := svc.Bootstrap(ctx); err != nil {
 		return err
 	}
 	srv := api.New(svc, log)
-	ln, err := listen(*addr, *addrFile)
-	if err != nil {
-		return err
-	}
 	if *debugAddr != "" {
 		// Profiling only: keep it on loopback. It carries no keymint data.
 		dbg := &http.Server{Addr: *debugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
@@ -118,7 +201,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		defer dbg.Close()
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
 	usageDone := make(chan struct{})
 	go func() { svc.Run(usageCtx, time.Second); close(usageDone) }()
@@ -144,6 +227,60 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return err
 }
 
+// maxHeaderBytes bounds a request's headers: a token and a few others fit
+// many times over. Past it Go's HTTP server answers 431 in plain text.
+const maxHeaderBytes = 32 << 10
+
+// deliverRootToken writes a generated root token to file (a new file, mode
+// 0600), or to stdout as its only line, and says where it went.
+func deliverRootToken(token, file string, stdout io.Writer) (string, error) {
+	if file == "" {
+		_, err := fmt.Fprintln(stdout, token)
+		return "standard output", err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("writing the root token: %w (the file must not exist yet)", err)
+	}
+	if _, err := fmt.Fprintln(f, token); err != nil {
+		f.Close()
+		os.Remove(file)
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(file)
+		return "", err
+	}
+	return file, nil
+}
+
+// resetRootToken replaces the stored root token, for an operator who has
+// the database and lost the token. The server must be stopped: the
+// database's lock refuses a second user.
+func resetRootToken(ctx context.Context, args []string, c cli) error {
+	fs := newFlagSet("reset-root-token", "reset-root-token [flags]\n\nReplaces the stored root token with a new one, written to --root-token-file or to standard output.\nStop the server first; the old root token stops working.", c)
+	db := fs.String("db", envOr(c.getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
+	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write the new root token to this new file (mode 0600) rather than to standard output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if c.getenv("KEYMINT_ROOT_TOKEN") != "" {
+		return errors.New("KEYMINT_ROOT_TOKEN is set, and a server started with it uses it instead of the stored token: change or unset the variable instead")
+	}
+	st, err := openStore(ctx, *db, 0)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return service.ResetRootToken(ctx, st, func(token string) error {
+		where, err := deliverRootToken(token, *tokenFile, c.stdout)
+		if err == nil {
+			fmt.Fprintf(c.stderr, "keymint: the root token is replaced; the new one is on %s and is shown only this once\n", where)
+		}
+		return err
+	})
+}
+
 // listen listens on addr and, if addrFile is set, writes the bound address
 // there, so a caller that asked for port 0 can find the server.
 func listen(addr, addrFile string) (net.Listener, error) {
@@ -160,22 +297,30 @@ func listen(addr, addrFile string) (net.Listener, error) {
 	return ln, nil
 }
 
-func openStore(ctx context.Context, dsn string, cacheSize int) (store.Store, error) {
+// parseDB returns the SQLite path of a --db value.
+func parseDB(dsn string) (string, error) {
 	scheme, rest, _ := strings.Cut(dsn, ":")
-	switch scheme {
-	case "sqlite":
-		if rest == "" {
-			return nil, errors.New("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
-		}
-		st, err := sqlite.Open(ctx, rest)
-		if err != nil {
-			return nil, err
-		}
-		if cacheSize > 0 {
-			// Sound because sqlite.Open admits one server per file: every write passes here.
-			return store.NewVerifyCache(st, cacheSize), nil
-		}
-		return st, nil
+	switch {
+	case scheme != "sqlite":
+		return "", usageErrorf("--db %q: unsupported database; use sqlite:<path>", dsn)
+	case rest == "":
+		return "", usageErrorf("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
 	}
-	return nil, fmt.Errorf("--db %q: unsupported database; use sqlite:<path>", dsn)
+	return rest, nil
+}
+
+func openStore(ctx context.Context, dsn string, cacheSize int) (store.Store, error) {
+	path, err := parseDB(dsn)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if cacheSize > 0 {
+		// Sound because sqlite.Open admits one server per file: every write passes here.
+		return store.NewVerifyCache(st, cacheSize), nil
+	}
+	return st, nil
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,22 +31,28 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// startServe runs `keymint serve` in process until the returned stop is called.
-func startServe(t *testing.T, dir string, env map[string]string) (url string, logs *syncBuffer, stop func() error) {
+// testCLI runs commands with env as the environment and buffers for output.
+func testCLI(env map[string]string, stdin string) (cli, *syncBuffer, *syncBuffer) {
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	return cli{getenv: func(k string) string { return env[k] }, stdin: strings.NewReader(stdin), stdout: stdout, stderr: stderr}, stdout, stderr
+}
+
+// startServe runs `keymint serve` in process until the returned stop is
+// called; logs is its standard error, out its standard output.
+func startServe(t *testing.T, dir string, env map[string]string, extra ...string) (url string, logs, out *syncBuffer, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	c, out, logs := testCLI(env, "")
 	addrFile := filepath.Join(dir, "addr")
 	os.Remove(addrFile) // a previous server's
 	done := make(chan error, 1)
-	getenv := func(k string) string { return env[k] }
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile, "--db", "sqlite:" + filepath.Join(dir, "k.db")}, getenv, logs)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile, "--db", "sqlite:" + filepath.Join(dir, "k.db")}, extra...), c)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			return "http://" + string(b), logs, func() error { cancel(); return <-done }
+			return "http://" + string(b), logs, out, func() error { cancel(); return <-done }
 		}
 		select {
 		case err := <-done:
@@ -58,7 +66,7 @@ func startServe(t *testing.T, dir string, env map[string]string) (url string, lo
 
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	url, logs, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
+	url, logs, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
 	c, err := client.New(url, "root-token-for-test")
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +83,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("verify: %+v %v", v, err)
 	}
 	// A second server on the same file is refused.
-	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")},
-		func(string) string { return "x" }, &syncBuffer{}); err == nil || !strings.Contains(err.Error(), "is open in another keymint server") {
+	second, _, _ := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "x"}, "")
+	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, second); err == nil || !strings.Contains(err.Error(), "is open in another keymint server") {
 		t.Fatalf("second server on the same file: %v", err)
 	}
 	if err := stop(); err != nil {
@@ -103,23 +111,38 @@ func TestServeEndToEnd(t *testing.T) {
 
 func TestRootTokenGeneratedOnce(t *testing.T) {
 	dir := t.TempDir()
-	_, logs, stop := startServe(t, dir, nil)
+	_, logs, out, stop := startServe(t, dir, nil, "--log-format", "json")
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	first := logs.String()
-	i := strings.Index(first, "keymint_root_")
-	if i < 0 {
-		t.Fatalf("no generated root token printed:\n%s", first)
+	// The token is standard output's only line, and never in the log stream.
+	token := strings.TrimSuffix(out.String(), "\n")
+	if !strings.HasPrefix(token, "keymint_root_") || strings.Contains(token, "\n") {
+		t.Fatalf("standard output is %q, want the root token alone", out.String())
 	}
-	token := strings.Fields(first[i:])[0]
-	url, logs, stop := startServe(t, dir, nil)
-	if strings.Contains(logs.String(), "keymint_root_") {
-		t.Fatal("the root token was printed again on a later start")
+	if strings.Contains(logs.String(), token[len("keymint_root_"):]) {
+		t.Fatal("the root token reached the log stream")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("with --log-format json, a log line is not JSON: %q", line)
+		}
+	}
+	if !strings.Contains(logs.String(), "generated a root token") {
+		t.Fatalf("the log does not say a root token was generated:\n%s", logs)
+	}
+	url, logs, out, stop := startServe(t, dir, nil)
+	if out.String() != "" || strings.Contains(logs.String(), "keymint_root_") {
+		t.Fatal("the root token was shown again on a later start")
 	}
 	c, _ := client.New(url, token)
 	if _, err := c.Whoami(context.Background()); err != nil {
 		t.Fatalf("the printed root token does not work after a restart: %v", err)
+	}
+	// While the server runs, the token cannot be reset under it.
+	reset, _, _ := testCLI(nil, "")
+	if err := run(context.Background(), []string{"reset-root-token", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, reset); err == nil || !strings.Contains(err.Error(), "is open in another keymint server") {
+		t.Fatalf("reset under a running server: %v", err)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -128,9 +151,128 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
 	want := keyformat.Hash(token)
 	if h, err := st.RootTokenHash(context.Background()); err != nil || !bytes.Equal(h, want[:]) {
 		t.Fatalf("stored root token hash %x (%v), want the SHA-256 of the printed token", h, err)
+	}
+	st.Close()
+
+	// An operator who lost it resets it: the old one stops working, the new one works.
+	tokenFile := filepath.Join(t.TempDir(), "root-token")
+	if err := run(context.Background(), []string{"reset-root-token", "--db", "sqlite:" + filepath.Join(dir, "k.db"), "--root-token-file", tokenFile}, reset); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(tokenFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	newToken := strings.TrimSpace(string(b))
+	url, _, _, stop = startServe(t, dir, nil)
+	defer stop()
+	if c, _ := client.New(url, token); client.StatusCode(errOf(c.Whoami(context.Background()))) != 401 {
+		t.Fatal("the old root token still works after a reset")
+	}
+	if c, _ := client.New(url, newToken); errOf(c.Whoami(context.Background())) != nil {
+		t.Fatal("the new root token does not work")
+	}
+}
+
+func errOf[T any](_ T, err error) error { return err }
+
+// A server that cannot listen generates no root token: the next start does,
+// and shows it.
+func TestRootTokenOnlyOnceListening(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c, out, _ := testCLI(nil, "")
+	err = run(context.Background(), []string{"serve", "--addr", busy.Addr().String(), "--db", "sqlite:" + filepath.Join(dir, "k.db")}, c)
+	if err == nil || out.String() != "" {
+		t.Fatalf("serve on a busy address: %v, stdout %q", err, out)
+	}
+	_, _, out2, stop := startServe(t, dir, nil, "--root-token-file", filepath.Join(dir, "token"))
+	defer stop()
+	if out2.String() != "" {
+		t.Fatalf("with --root-token-file, standard output has %q", out2)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "token")); err != nil || !strings.HasPrefix(string(b), "keymint_root_") {
+		t.Fatalf("the first successful start did not write a root token: %q %v", b, err)
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "never.db")
+	for _, c := range []struct {
+		args   []string
+		stdin  string
+		code   int
+		stdout string // a substring of standard output
+	}{
+		{[]string{"--help"}, "", 0, "Usage:"},
+		{[]string{"serve", "--help"}, "", 0, "-log-format"},
+		{[]string{"serve", "-h"}, "", 0, "-root-token-file"},
+		{[]string{"verify", "--help"}, "", 0, "exits 0 if it is VALID"},
+		{[]string{"reset-root-token", "--help"}, "", 0, "Stop the server first"},
+		{[]string{"version"}, "", 0, "dev"},
+		{[]string{}, "", 2, ""},
+		{[]string{"nonsense"}, "", 2, ""},
+		{[]string{"serve", "--no-such-flag"}, "", 2, ""},
+		{[]string{"serve", "--db", db, "--log-format", "yaml"}, "", 2, ""},
+		{[]string{"serve", "--db", db, "--verify-cache-size", "-1"}, "", 2, ""},
+		{[]string{"serve", "--db", "postgres://x"}, "", 2, ""},
+		{[]string{"serve", "--db", db, "extra"}, "", 2, ""},
+		{[]string{"verify"}, "", 2, ""}, // no key on stdin
+	} {
+		cl, out, errOut := testCLI(map[string]string{"KEYMINT_TOKEN": "t"}, c.stdin)
+		code := exitCode(run(context.Background(), c.args, cl), errOut)
+		if code != c.code || !strings.Contains(out.String(), c.stdout) {
+			t.Errorf("keymint %v: exit %d, stdout %q, stderr %q; want exit %d with %q", c.args, code, out, errOut, c.code, c.stdout)
+		}
+	}
+	// Refused flags left nothing behind: no database, no token.
+	if _, err := os.Stat(filepath.Join(dir, "never.db")); !os.IsNotExist(err) {
+		t.Fatalf("a refused serve created the database: %v", err)
+	}
+}
+
+// keymint verify exits 0 only for the expected verdict (VALID by default).
+func TestVerifyExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	url, _, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
+	defer stop()
+	c, _ := client.New(url, "root-token-for-test")
+	ctx := context.Background()
+	if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: "acme", Name: "Acme", Scopes: []string{"read"}, KeyPrefix: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.CreateKey(ctx, "acme", wire.CreateKey{Name: "k", Scopes: []string{"read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KEYMINT_TOKEN": "root-token-for-test", "KEYMINT_ENDPOINT": url}
+	for _, v := range []struct {
+		stdin string
+		args  []string
+		code  int
+		out   string
+	}{
+		{k.Secret + "\n", nil, 0, "VALID"},
+		{k.Secret, []string{"--scopes", "read"}, 0, "VALID"},
+		{k.Secret, []string{"--scopes", "write"}, 3, "INSUFFICIENT_SCOPE"},
+		{"garbage\n", nil, 3, "NOT_FOUND"},
+		{"garbage", []string{"--expect", "NOT_FOUND"}, 0, "NOT_FOUND"},
+	} {
+		cl, out, errOut := testCLI(env, v.stdin)
+		code := exitCode(run(ctx, append([]string{"verify"}, v.args...), cl), errOut)
+		if code != v.code || !strings.Contains(out.String(), v.out) || strings.Contains(out.String(), k.Secret[len(k.Key.Start):]) {
+			t.Errorf("verify %v: exit %d, stdout %q; want %d with %s", v.args, code, out, v.code, v.out)
+		}
 	}
 }

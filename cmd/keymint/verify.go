@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,32 +14,36 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
+// notValidError is a verdict other than the expected one (VALID by default): exit code 3.
+type notValidError struct{ code string }
+
+func (e notValidError) Error() string { return "unexpected verdict " + e.code }
+
 // verifyCmd asks the server whether a key (read from stdin, so it never shows
-// in a process list) is good for the given scopes and resource.
-func verifyCmd(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	endpoint := fs.String("endpoint", envOr(getenv, "KEYMINT_ENDPOINT", "http://127.0.0.1:8080"), "server URL (env KEYMINT_ENDPOINT)")
+// in a process list) is good for the given scopes and resource. It exits 0
+// only for VALID.
+func verifyCmd(ctx context.Context, args []string, c cli) error {
+	fs := newFlagSet("verify", "verify [flags] < keyfile\n\nReads the key from standard input and the token from KEYMINT_TOKEN (a credential with the verify scope).\nPrints the verdict; exits 0 if it is VALID (or --expect), 3 if it is not, 1 on an error.", c)
+	endpoint := fs.String("endpoint", envOr(c.getenv, "KEYMINT_ENDPOINT", "http://127.0.0.1:8080"), "server URL (env KEYMINT_ENDPOINT)")
 	scopes := fs.String("scopes", "", "comma-separated scopes the key must carry")
 	resource := fs.String("resource", "", "resource the key must be good for")
-	expect := fs.String("expect", "", "fail unless the verdict is this code (e.g. VALID)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: keymint verify [flags] < keyfile\n\nReads the key from stdin; the token from KEYMINT_TOKEN (a credential with the verify scope).")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	expect := fs.String("expect", wire.CodeValid, "the verdict that counts as success (e.g. REVOKED, to check a revocation)")
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	token := getenv("KEYMINT_TOKEN")
+	token := c.getenv("KEYMINT_TOKEN")
 	if token == "" {
 		return errors.New("set KEYMINT_TOKEN to a credential with the verify scope")
 	}
-	key, err := bufio.NewReader(stdin).ReadString('\n')
+	key, err := bufio.NewReader(c.stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	key = strings.TrimSpace(key)
-	c, err := client.New(*endpoint, token)
+	if key == "" {
+		return usageErrorf("verify: no key on standard input (keymint verify < keyfile)")
+	}
+	cl, err := client.New(*endpoint, token)
 	if err != nil {
 		return err
 	}
@@ -50,7 +53,7 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	v, err := c.Verify(ctx, req)
+	v, err := cl.Verify(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -61,9 +64,13 @@ func verifyCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if *resource != "" {
 		target += " on " + *resource
 	}
-	fmt.Fprintf(stdout, "%-22s for %-32s -> %s\n", keyformat.Start(key)+"...", target, v.Code)
-	if *expect != "" && v.Code != *expect {
-		return fmt.Errorf("verdict %s, expected %s", v.Code, *expect)
+	shown := keyformat.Start(key)
+	if shown == "" {
+		shown = "(not a keymint key)"
+	}
+	fmt.Fprintf(c.stdout, "%-22s for %-32s -> %s\n", shown+"...", target, v.Code)
+	if v.Code != *expect {
+		return notValidError{v.Code}
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -303,6 +307,19 @@ func TestBadInput(t *testing.T) {
 		{"unknown key", "POST", "/v1/keys/key_nope/rotate", `{"grace_period":"1h"}`, 404, "not_found", ""},
 		{"bad force", "DELETE", "/v1/apps/acme?force=yes", ``, 400, "invalid_query", ""},
 		{"no route", "GET", "/v1/nothing", ``, 404, "no_route", ""},
+		// Strict JSON: what a proxy or WAF reads is what keymint acts on.
+		{"name in other case", "POST", "/v1/apps/acme/keys", `{"name":"k","Scopes":["write"]}`, 400, "invalid_json", ""},
+		{"duplicate name", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"scopes":["write"]}`, 400, "invalid_json", ""},
+		{"unknown nested field", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx","rate_limit":{"requests":1,"window":"1m","burst":9}}`, 400, "invalid_json", ""},
+		{"unknown nested field in patch", "PATCH", "/v1/apps/acme", `{"rate_limit":{"requests":1,"window":"1m","Window":"1h"}}`, 400, "invalid_json", ""},
+		{"invalid utf-8", "POST", "/v1/apps/acme/keys", "{\"name\":\"k\xff\",\"scopes\":[\"read\"]}", 400, "invalid_json", ""},
+		{"NUL in name", "POST", "/v1/apps/acme/keys", `{"name":"k\u0000","scopes":["read"]}`, 422, "validation_failed", "name"},
+		{"escape in owner", "POST", "/v1/apps/acme/keys", `{"name":"k","owner":"\u001b[31mroot","scopes":["read"]}`, 422, "validation_failed", "owner"},
+		{"newline in resource", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"resources":["a\nb"]}`, 422, "validation_failed", "resources"},
+		{"control in metadata", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"metadata":{"a":"\u0007"}}`, 422, "validation_failed", "metadata.a"},
+		{"control in app name", "PATCH", "/v1/apps/acme", `{"name":"\u0000"}`, 422, "validation_failed", "name"},
+		// Times past int64 nanoseconds would read back as another time.
+		{"expiry past the storable range", "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"expires_at":"3000-01-01T00:00:00Z"}`, 422, "validation_failed", "expires_at"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -593,4 +610,133 @@ func TestClientRotateRetryAfterLostResponse(t *testing.T) {
 	e.wantCode(lost.Secret, nil, "", wire.CodeNotFound)
 	e.wantCode(got.Secret, nil, "", wire.CodeValid)
 	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+}
+
+// A time up to the storable bound reads back exactly, to the nanosecond.
+func TestExpiryReadsBackExactly(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	for _, at := range []string{"2262-04-11T23:47:16.854775807Z", "2031-02-03T04:05:06.123456789Z", "2099-12-31T23:59:59+02:00"} {
+		k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}, ExpiresAt: at})
+		var got wire.Key
+		e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+		want, _ := time.Parse(time.RFC3339Nano, at)
+		if got.ExpiresAt == nil || !got.ExpiresAt.Equal(want) {
+			t.Errorf("expires_at %s read back as %v", at, got.ExpiresAt)
+		}
+	}
+	r := e.do(rootToken, "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"],"expires_at":"2262-04-11T23:47:16.854775808Z"}`)
+	if p := r.problem(t); r.status != 422 || !strings.Contains(p.Errors[0].Message, "2262-04-11T23:47:16.854775807Z") {
+		t.Fatalf("one nanosecond past the bound: %d %s", r.status, r.body)
+	}
+}
+
+func TestHTTPEdges(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	problem := func(r response, status int, code string) {
+		t.Helper()
+		if r.status != status || r.header.Get("Content-Type") != "application/problem+json" || r.problem(t).Code != code {
+			t.Fatalf("%d %s %s, want %d problem+json %s", r.status, r.header.Get("Content-Type"), r.body, status, code)
+		}
+	}
+	// A known path with the wrong method is 405 with Allow.
+	r := e.do(rootToken, "PUT", "/v1/apps", `{}`)
+	problem(r, 405, "method_not_allowed")
+	if r.header.Get("Allow") != "GET, HEAD, POST" {
+		t.Fatalf("Allow: %q", r.header.Get("Allow"))
+	}
+	r = e.do(rootToken, "POST", "/v1/keys/"+k.Key.ID, `{}`)
+	problem(r, 405, "method_not_allowed")
+	if r.header.Get("Allow") != "GET, HEAD, PATCH, DELETE" {
+		t.Fatalf("Allow: %q", r.header.Get("Allow"))
+	}
+	// Paths ServeMux would redirect (with an HTML body) are problem JSON.
+	for _, p := range []string{"/v1//apps", "/v1/./apps", "/v1/apps/", "/v1/apps/../apps"} {
+		req, _ := http.NewRequest("GET", e.http.URL+p, nil)
+		req.Header.Set("Authorization", "Bearer "+rootToken)
+		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 404 || res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("GET %s: %d %s", p, res.StatusCode, res.Header.Get("Content-Type"))
+		}
+	}
+	// The bearer scheme is case-insensitive (RFC 9110).
+	for _, scheme := range []string{"bearer", "BEARER", "Bearer"} {
+		req, _ := http.NewRequest("GET", e.http.URL+"/v1/whoami", nil)
+		req.Header.Set("Authorization", scheme+" "+rootToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("scheme %q: %d", scheme, res.StatusCode)
+		}
+	}
+	problem(e.do("", "GET", "/v1/whoami", nil, "Authorization", "Basic "+rootToken), 401, "unauthenticated")
+	// A body must be JSON.
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		req, _ := http.NewRequest("POST", e.http.URL+"/v1/apps/acme/keys", strings.NewReader(`{"name":"k","scopes":["read"]}`))
+		req.Header.Set("Authorization", "Bearer "+rootToken)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 415 {
+			t.Fatalf("Content-Type %q: %d", ct, res.StatusCode)
+		}
+	}
+	if r := e.do(rootToken, "POST", "/v1/apps/acme/keys", `{"name":"k","scopes":["read"]}`, "Content-Type", "application/json; charset=utf-8"); r.status != 201 {
+		t.Fatalf("JSON with a charset: %d %s", r.status, r.body)
+	}
+	// A rotation may have no body at all, and then needs no Content-Type.
+	req, _ := http.NewRequest("POST", e.http.URL+"/v1/keys/"+k.Key.ID+"/rotate", nil)
+	req.Header.Set("Authorization", "Bearer "+rootToken)
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 200 {
+		t.Fatalf("bodiless rotate: %v %v", res.StatusCode, err)
+	}
+}
+
+// A secret sent in a path is neither echoed in the answer nor logged whole.
+func TestSecretInPathNotEchoedOrLogged(t *testing.T) {
+	var logs strings.Builder
+	e := newEnv(t)
+	e.srv = api.New(e.svc, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)))
+	hs := httptest.NewServer(e.srv)
+	defer hs.Close()
+	e.http = hs
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	for _, p := range []string{"/v1/verify/" + k.Secret, "/v1/keys/" + k.Secret, "/v1/" + k.Secret + "/x"} {
+		r := e.do(rootToken, "POST", p, `{}`)
+		if r.status < 400 || strings.Contains(string(r.body), k.Secret[len(k.Key.Start):]) {
+			t.Fatalf("POST %s: %d echoes the secret: %s", keyformat.Start(k.Secret), r.status, r.body)
+		}
+	}
+	if strings.Contains(logs.String(), k.Secret[len(k.Key.Start):]) {
+		t.Fatalf("the secret reached the log:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), k.Key.Start+"…") {
+		t.Fatalf("the redacted path is not in the log:\n%s", logs.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
 }

@@ -4,11 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
@@ -19,13 +26,15 @@ const maxBody = 64 << 10
 
 // statusOf is the one mapping from the service's error kinds to HTTP statuses.
 var statusOf = map[service.Kind]int{
-	service.Invalid:         http.StatusUnprocessableEntity,
-	service.BadRequest:      http.StatusBadRequest,
-	service.Unauthenticated: http.StatusUnauthorized,
-	service.Forbidden:       http.StatusForbidden,
-	service.NotFound:        http.StatusNotFound,
-	service.Conflict:        http.StatusConflict,
-	service.TooLarge:        http.StatusRequestEntityTooLarge,
+	service.Invalid:          http.StatusUnprocessableEntity,
+	service.BadRequest:       http.StatusBadRequest,
+	service.Unauthenticated:  http.StatusUnauthorized,
+	service.Forbidden:        http.StatusForbidden,
+	service.NotFound:         http.StatusNotFound,
+	service.Conflict:         http.StatusConflict,
+	service.TooLarge:         http.StatusRequestEntityTooLarge,
+	service.Unsupported:      http.StatusUnsupportedMediaType,
+	service.MethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 // StatusOf is the HTTP status of a service error kind (500 for an unknown one).
@@ -80,8 +89,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = service.Errorf(0, "internal", "internal error; the server log has details")
 	}
 	status := StatusOf(e.Kind)
+	// Messages may quote what the client sent; a key in them is cut to its start.
 	p := wire.Problem{Type: "urn:keymint:problem:" + e.Code, Title: http.StatusText(status), Status: status,
-		Detail: e.Message, Code: e.Code, Errors: e.Fields, KeyIDs: e.KeyIDs}
+		Detail: keyformat.Redact(e.Message), Code: e.Code, KeyIDs: e.KeyIDs}
+	for _, f := range e.Fields {
+		p.Errors = append(p.Errors, wire.FieldError{Field: f.Field, Message: keyformat.Redact(f.Message)})
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keymint"`)
 	}
@@ -90,7 +103,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	json.NewEncoder(w).Encode(p)
 }
 
-// decode reads a JSON body strictly: one object, no unknown fields, at most maxBody bytes.
+// decode reads a JSON body strictly (see decodeBytes), at most maxBody bytes.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -99,7 +112,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeBytes(body, v)
 }
 
-// readBody reads the raw body, capped at maxBody.
+// readBody reads the raw body, capped at maxBody. A body must say it is JSON.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -109,20 +122,73 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		}
 		return nil, service.Errorf(service.BadRequest, "invalid_body", "could not read the request body: %v", err)
 	}
+	if len(body) > 0 && !isJSON(r.Header.Get("Content-Type")) {
+		return nil, service.Errorf(service.Unsupported, "unsupported_media_type", "send the body as JSON, with Content-Type: application/json")
+	}
 	return body, nil
 }
 
+// isJSON reports whether a Content-Type is application/json or a +json type.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// decodeBytes reads one JSON object strictly: member names exactly as
+// documented (no case folding), no duplicate names, no unknown members at any
+// depth, valid UTF-8 only, nothing after the object. What a proxy or WAF
+// reads from a body is then what keymint acts on.
 func decodeBytes(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if err == io.EOF {
-			return service.Errorf(service.BadRequest, "invalid_json", "the request body is empty; send a JSON object")
-		}
-		return service.Errorf(service.BadRequest, "invalid_json", "the request body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+	if len(bytes.TrimSpace(body)) == 0 {
+		return service.Errorf(service.BadRequest, "invalid_json", "the request body is empty; send a JSON object")
 	}
-	if dec.More() {
-		return service.Errorf(service.BadRequest, "invalid_json", "the request body has data after the JSON object")
+	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return service.Errorf(service.BadRequest, "invalid_json", "the request body is not valid JSON for this endpoint: %s", describeJSONError(err))
 	}
 	return nil
+}
+
+// describeJSONError says what was wrong and where, in the API's terms (no Go
+// type names), and never quotes a value the client sent.
+func describeJSONError(err error) string {
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) {
+		where := ""
+		if se.JSONPointer != "" {
+			where = " at " + string(se.JSONPointer)
+		}
+		if se.Err != nil {
+			return se.Err.Error() + where
+		}
+		return fmt.Sprintf("JSON %s%s where %s was expected", se.JSONKind, where, jsonKindOf(se.GoType))
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		return strings.TrimPrefix(syn.Error(), "jsontext: ")
+	}
+	return err.Error()
+}
+
+// jsonKindOf names the JSON a Go type is decoded from.
+func jsonKindOf(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another value"
 }

@@ -8,9 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 )
 
@@ -35,10 +37,41 @@ func New(svc *service.Service, logger *slog.Logger) *Server {
 		mux.Handle(rt.Pattern, s.authenticated(rt.handle))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, service.Errorf(service.NotFound, "no_route", "no endpoint %s %s; see the API reference", r.Method, r.URL.Path))
+		// The path is never echoed: a secret sent in a path must not come back.
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, service.Errorf(service.MethodNotAllowed, "method_not_allowed",
+				"this endpoint does not take %s; it takes %s", r.Method, strings.Join(allow, ", ")))
+			return
+		}
+		s.writeError(w, r, service.Errorf(service.NotFound, "no_route", "no endpoint for %s on this path; see the API reference", r.Method))
 	})
-	s.handler = s.logRequests(mux)
+	s.handler = s.logRequests(canonicalPaths(mux))
 	return s
+}
+
+// allowedMethods lists the methods a path is served with, for 405's Allow.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// canonicalPaths answers a path that is not in canonical form (//, /./, a
+// trailing slash) as no route, where ServeMux would redirect with an HTML
+// body: an API client gets problem JSON for every error.
+func canonicalPaths(next *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+			r.URL.Path = "/" // the catch-all: 404 no_route
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Route is one authenticated endpoint (GET /healthz is the only other).
@@ -80,8 +113,7 @@ type requestLogKey struct{}
 // authenticated resolves the bearer token to a principal and calls h.
 func (s *Server) authenticated(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		p, err := s.svc.Authenticate(r.Context(), token)
+		p, err := s.svc.Authenticate(r.Context(), bearerToken(r))
 		if err == nil {
 			if l, ok := r.Context().Value(requestLogKey{}).(*requestLog); ok {
 				l.caller = p.ID
@@ -94,6 +126,16 @@ func (s *Server) authenticated(h handler) http.Handler {
 	})
 }
 
+// bearerToken is the credential of an "Authorization: Bearer <token>"
+// header; the scheme is case-insensitive (RFC 9110). "" if there is none.
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -104,16 +146,18 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-// logRequests writes one line per request. It logs the path (ids and slugs,
-// never secrets: no endpoint takes a secret in its path) and never a body or header.
+// logRequests writes one line per request: never a body or header, and the
+// path with anything that parses as a keymint key cut to its start (no
+// endpoint takes a secret in its path, but a client may send one there).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		info := &requestLog{}
+		logPath := keyformat.Redact(r.URL.Path)
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, info)))
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", logPath),
 			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
 			slog.String("caller", info.caller))
 	})

@@ -101,3 +101,35 @@ func Start(key string) string {
 	}
 	return key[:i+1+startLen]
 }
+
+// Redact replaces every well-formed key in s by its Start and "…", so text
+// that may carry one (a request path, an error message) is safe to log or
+// send back. s is returned as is when it holds no key.
+func Redact(s string) string {
+	var b strings.Builder
+	last := 0 // s[:last] is in b
+	for i := 0; i < len(s); {
+		if !isKeyByte(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isKeyByte(s[j]) {
+			j++
+		}
+		if _, err := Parse(s[i:j]); err == nil {
+			b.WriteString(s[last:i])
+			b.WriteString(Start(s[i:j]))
+			b.WriteString("…")
+			last = j
+		}
+		i = j
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isKeyByte(c byte) bool { return c == '_' || isBase62(c) }

@@ -89,3 +89,19 @@ func BenchmarkGenerate(b *testing.B) {
 		Generate("acme_live")
 	}
 }
+
+func TestRedact(t *testing.T) {
+	k := Generate("acme_live")
+	for in, want := range map[string]string{
+		"":                                 "",
+		"/v1/keys/key_0123":                "/v1/keys/key_0123",
+		"/v1/verify/" + k:                  "/v1/verify/" + Start(k) + "…",
+		`unknown member "` + k + `" at /x`: `unknown member "` + Start(k) + `…" at /x`,
+		k + " and " + k:                    Start(k) + "… and " + Start(k) + "…",
+		k + "x":                            k + "x", // not a key: the checksum fails
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

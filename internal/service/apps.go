@@ -27,7 +27,7 @@ func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateAp
 	var fe fieldErrors
 	validateSlug(&fe, "slug", req.Slug)
 	validateText(&fe, "name", req.Name, true, vocab.NameMaxLen)
-	validateText(&fe, "description", req.Description, false, vocab.DescriptionMaxLen)
+	validateDescription(&fe, req.Description)
 	scopes := validateScopes(&fe, "scopes", req.Scopes)
 	if !vocab.ValidKeyPrefix(req.KeyPrefix) {
 		fe.add("key_prefix", "%q is not a valid key prefix: %s", req.KeyPrefix, vocab.KeyPrefixRule)
@@ -149,7 +149,7 @@ func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req 
 		validateText(&fe, "name", *req.Name, true, vocab.NameMaxLen)
 	}
 	if req.Description != nil {
-		validateText(&fe, "description", *req.Description, false, vocab.DescriptionMaxLen)
+		validateDescription(&fe, *req.Description)
 	}
 	var scopes []string
 	if req.Scopes != nil {

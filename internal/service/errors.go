@@ -13,13 +13,15 @@ import (
 type Kind int
 
 const (
-	Invalid         Kind = iota + 1 // the request is well-formed but a field breaks a rule
-	BadRequest                      // the request itself is malformed (body, query, header)
-	Unauthenticated                 // no valid credential
-	Forbidden                       // the credential may not do this
-	NotFound                        // no such thing, or the caller may not see it
-	Conflict                        // the current state forbids it
-	TooLarge                        // the request is over a size limit
+	Invalid          Kind = iota + 1 // the request is well-formed but a field breaks a rule
+	BadRequest                       // the request itself is malformed (body, query, header)
+	Unauthenticated                  // no valid credential
+	Forbidden                        // the credential may not do this
+	NotFound                         // no such thing, or the caller may not see it
+	Conflict                         // the current state forbids it
+	TooLarge                         // the request is over a size limit
+	Unsupported                      // the request's media type is not accepted
+	MethodNotAllowed                 // the path exists, not with this method
 )
 
 // Error is what the service says to a caller: a kind, a stable code and a

@@ -105,6 +105,7 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 		if res == "" || len(res) > vocab.ResourceMaxLen {
 			fe.add("resources", "resource ids must be 1-%d bytes, got %q", vocab.ResourceMaxLen, res)
 		}
+		validatePrintable(&fe, "resources", res, "")
 	}
 	resources := sortedUnique(req.Resources)
 	validateMetadata(&fe, req.Metadata)
@@ -116,6 +117,8 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 			fe.add("expires_at", "%q is not an RFC 3339 timestamp (e.g. 2030-01-02T15:04:05Z)", req.ExpiresAt)
 		case !t.After(now):
 			fe.add("expires_at", "%s is not in the future", req.ExpiresAt)
+		case t.After(vocab.MaxTime):
+			fe.add("expires_at", "%s is after %s, the latest time keymint stores", req.ExpiresAt, vocab.MaxTime.Format(time.RFC3339Nano))
 		default:
 			t = t.UTC()
 			expires = &t

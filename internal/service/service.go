@@ -82,24 +82,36 @@ func mint(prefix string) secret {
 const RootTokenPrefix = "keymint_root"
 
 // EnsureRootToken returns the hash of the root token: fromEnv's if set, else
-// the one stored at first start. With neither, it mints a token, stores its
-// hash and returns the token too, to be shown once; it is never stored.
-func EnsureRootToken(ctx context.Context, st store.Store, fromEnv string) (hash [sha256.Size]byte, generated string, err error) {
+// the one stored at first start. With neither, it mints a token and hands it
+// to deliver (to be shown once; it is never stored), then stores its hash. A
+// token that could not be delivered is not stored.
+func EnsureRootToken(ctx context.Context, st store.Store, fromEnv string, deliver func(token string) error) ([sha256.Size]byte, error) {
 	if fromEnv != "" {
-		return keyformat.Hash(fromEnv), "", nil
+		return keyformat.Hash(fromEnv), nil
 	}
 	stored, err := st.RootTokenHash(ctx)
 	if err == nil && len(stored) == sha256.Size {
-		return [sha256.Size]byte(stored), "", nil
+		return [sha256.Size]byte(stored), nil
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return hash, "", err
+		return [sha256.Size]byte{}, err
 	}
+	return newRootToken(ctx, st, false, deliver)
+}
+
+// ResetRootToken replaces the stored root token with a new one, handed to
+// deliver first: for an operator who has the database and lost the token.
+func ResetRootToken(ctx context.Context, st store.Store, deliver func(token string) error) error {
+	_, err := newRootToken(ctx, st, true, deliver)
+	return err
+}
+
+func newRootToken(ctx context.Context, st store.Store, replace bool, deliver func(string) error) ([sha256.Size]byte, error) {
 	t := mint(RootTokenPrefix)
-	if err := st.SetRootTokenHash(ctx, t.hash[:]); err != nil {
-		return hash, "", err
+	if err := deliver(t.value); err != nil {
+		return t.hash, err
 	}
-	return t.hash, t.value, nil
+	return t.hash, st.SetRootTokenHash(ctx, t.hash[:], replace)
 }
 
 // Run flushes key usage every interval until ctx ends, then once more.

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
@@ -16,6 +18,28 @@ func validateText(fe *fieldErrors, field, v string, required bool, maxLen int) {
 	}
 	if len(v) > maxLen {
 		fe.add(field, "must be at most %d bytes", maxLen)
+	}
+	validatePrintable(fe, field, v, "")
+}
+
+// validateDescription allows line breaks and tabs, as prose may have them.
+func validateDescription(fe *fieldErrors, v string) {
+	if len(v) > vocab.DescriptionMaxLen {
+		fe.add("description", "must be at most %d bytes", vocab.DescriptionMaxLen)
+	}
+	validatePrintable(fe, "description", v, "\n\r\t")
+}
+
+// validatePrintable refuses invalid UTF-8 and control characters (NUL,
+// escapes, line breaks...) but those in allowed: they break logs, terminals
+// and the tools that read keymint's output.
+func validatePrintable(fe *fieldErrors, field, v, allowed string) {
+	if !utf8.ValidString(v) {
+		fe.add(field, "must be valid UTF-8")
+		return
+	}
+	if i := strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune(allowed, r) }); i >= 0 {
+		fe.add(field, "must not contain control characters (found %U at byte %d)", []rune(v[i:])[0], i)
 	}
 }
 
@@ -52,9 +76,11 @@ func validateMetadata(fe *fieldErrors, m map[string]string) {
 		if k == "" || len(k) > vocab.MetadataKeyMaxLen {
 			fe.add("metadata", "key %q must be 1-%d bytes", k, vocab.MetadataKeyMaxLen)
 		}
+		validatePrintable(fe, "metadata", k, "")
 		if len(v) > vocab.MetadataValueMaxLen {
 			fe.add("metadata."+k, "must be at most %d bytes", vocab.MetadataValueMaxLen)
 		}
+		validatePrintable(fe, "metadata."+k, v, "")
 	}
 }
 

@@ -165,8 +165,9 @@ type Store interface {
 	GetIdempotency(ctx context.Context, principal, key string) (Idempotency, error)
 	// RootTokenHash returns the stored root token hash, or ErrNotFound.
 	RootTokenHash(ctx context.Context) ([]byte, error)
-	// SetRootTokenHash stores hash unless one is stored already (ErrExists).
-	SetRootTokenHash(ctx context.Context, hash []byte) error
+	// SetRootTokenHash stores hash unless one is stored already (ErrExists);
+	// with replace, it replaces the stored one (an operator's reset).
+	SetRootTokenHash(ctx context.Context, hash []byte, replace bool) error
 
 	Close() error
 }

@@ -5,6 +5,7 @@
 package vocab
 
 import (
+	"math"
 	"regexp"
 	"time"
 )
@@ -71,6 +72,10 @@ const (
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
 )
+
+// MaxTime is the latest time keymint stores: times are kept as int64
+// nanoseconds since 1970, so every accepted time reads back exactly.
+var MaxTime = time.Unix(0, math.MaxInt64).UTC()
 
 // ValidKeyPrefix reports whether p can be an app's key prefix.
 func ValidKeyPrefix(p string) bool {

@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Management scopes, carried by keys of the reserved ManagementApp.
@@ -185,6 +188,19 @@ type Nullable[T any] struct {
 func (n Nullable[T]) IsZero() bool { return !n.Set }
 
 func (n Nullable[T]) MarshalJSON() ([]byte, error) { return json.Marshal(n.Value) }
+
+// UnmarshalJSONFrom decodes with the caller's options (the server's strict
+// ones: exact names, no unknown members), as UnmarshalJSON cannot.
+func (n *Nullable[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	n.Set = true
+	if dec.PeekKind() == 'n' {
+		n.Value = nil
+		_, err := dec.ReadToken()
+		return err
+	}
+	n.Value = new(T)
+	return jsonv2.UnmarshalDecode(dec, n.Value)
+}
 
 func (n *Nullable[T]) UnmarshalJSON(b []byte) error {
 	n.Set = true

@@ -590,8 +590,12 @@ func (s *Store) RootTokenHash(ctx context.Context) ([]byte, error) {
 	return v, err
 }
 
-func (s *Store) SetRootTokenHash(ctx context.Context, hash []byte) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('root_token_sha256', ?)`, hash)
+func (s *Store) SetRootTokenHash(ctx context.Context, hash []byte, replace bool) error {
+	stmt := `INSERT INTO settings (name, value) VALUES ('root_token_sha256', ?)`
+	if replace {
+		stmt += ` ON CONFLICT (name) DO UPDATE SET value = excluded.value`
+	}
+	_, err := s.db.ExecContext(ctx, stmt, hash)
 	if isUnique(err) {
 		return store.ErrExists
 	}

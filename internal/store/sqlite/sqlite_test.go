@@ -116,3 +116,26 @@ func TestOneStorePerFile(t *testing.T) {
 	}
 	again.Close()
 }
+
+// The database holds key hashes and metadata: its files are the owner's alone.
+func TestFilesPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keymint.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	if err := s.CreateApp(context.Background(), store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group or others", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
+}

@@ -374,12 +374,16 @@ func testRootToken(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	_, err := s.RootTokenHash(ctx)
 	wantErr(t, err, store.ErrNotFound)
-	must(t, s.SetRootTokenHash(ctx, hash("root")))
-	wantErr(t, s.SetRootTokenHash(ctx, hash("other")), store.ErrExists)
+	must(t, s.SetRootTokenHash(ctx, hash("root"), false))
+	wantErr(t, s.SetRootTokenHash(ctx, hash("other"), false), store.ErrExists)
 	got, err := s.RootTokenHash(ctx)
 	must(t, err)
 	if string(got) != string(hash("root")) {
 		t.Fatalf("root hash changed")
+	}
+	must(t, s.SetRootTokenHash(ctx, hash("reset"), true))
+	if got, err := s.RootTokenHash(ctx); err != nil || string(got) != string(hash("reset")) {
+		t.Fatalf("after a reset: %x %v", got, err)
 	}
 }
 
