@@ -141,6 +141,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	logFormat := fs.String("log-format", envOr(c.getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
+	retentionFlag := fs.String("idempotency-retention", envOr(c.getenv, "KEYMINT_IDEMPOTENCY_RETENTION", service.DefaultIdempotencyRetention.String()), "how long an Idempotency-Key is remembered; a retry after it is a new request (env KEYMINT_IDEMPOTENCY_RETENTION)")
 	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (SQLite only; 0 disables); writes empty it, so it never serves a stale verdict")
 	debugAddr := fs.String("debug-addr", envOr(c.getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
 	if err := parse(fs, args); err != nil {
@@ -155,6 +156,10 @@ func serve(ctx context.Context, args []string, c cli) error {
 		handler = slog.NewJSONHandler(c.stderr, nil)
 	default:
 		return usageErrorf("serve: --log-format must be text or json, got %q", *logFormat)
+	}
+	retention, err := time.ParseDuration(*retentionFlag)
+	if err != nil || retention < time.Minute {
+		return usageErrorf("serve: --idempotency-retention must be a duration of at least 1m (clients retry for minutes), got %q", *retentionFlag)
 	}
 	if *cacheSize < 0 {
 		return usageErrorf("serve: --verify-cache-size must be 0 or more, got %d", *cacheSize)
@@ -189,7 +194,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log})
+	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention})
 	if err := svc.Bootstrap(ctx); err != nil {
 		return err
 	}
@@ -204,7 +209,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
 	usageDone := make(chan struct{})
-	go func() { svc.Run(usageCtx, time.Second); close(usageDone) }()
+	go func() { svc.Run(usageCtx, time.Second, time.Minute); close(usageDone) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()

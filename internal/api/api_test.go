@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -184,9 +186,19 @@ func TestRateLimit(t *testing.T) {
 		t.Fatalf("4th verify %+v", v)
 	}
 	e.wantCode(other.Secret, nil, "", wire.CodeValid) // counted per key
-	e.clock.Advance(20 * time.Second)                 // one token back
-	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	// A sliding window, not a bucket: nothing comes back before the window has passed...
+	e.clock.Advance(50 * time.Second)
 	e.wantCode(k.Secret, nil, "", wire.CodeRateLimited)
+	// ...and at reset, the verifies counted at the start stop counting.
+	e.clock.Advance(v.RateLimit.Reset.Sub(e.clock.Now()))
+	for range 3 {
+		e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	}
+	e.wantCode(k.Secret, nil, "", wire.CodeRateLimited)
+	// Disabling a key drops its counts; enabled again, it starts afresh.
+	e.must(200, "PATCH", "/v1/keys/"+k.Key.ID, `{"enabled":false}`, nil)
+	e.must(200, "PATCH", "/v1/keys/"+k.Key.ID, `{"enabled":true}`, nil)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
 }
 
 func TestLastUsedAt(t *testing.T) {
@@ -739,4 +751,46 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(b)
+}
+
+// Idempotency-Keys are remembered for the retention (24h by default), then
+// forgotten, whether or not the sweep has run yet.
+func TestIdempotencyRetention(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	body := `{"name":"k","scopes":["read"]}`
+	create := func(idem string) (wire.KeyWithSecret, bool) {
+		t.Helper()
+		r := e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, idem)
+		if r.status != 201 {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		var k wire.KeyWithSecret
+		r.decode(t, &k)
+		return k, r.header.Get(wire.ReplayedHeader) == "true"
+	}
+	first, _ := create("a")
+	e.clock.Advance(24*time.Hour - time.Second)
+	if again, replayed := create("a"); !replayed || again.Key.ID != first.Key.ID {
+		t.Fatal("a retry within the retention was not replayed")
+	}
+	e.clock.Advance(2 * time.Second)
+	if again, replayed := create("a"); replayed || again.Key.ID == first.Key.ID {
+		t.Fatal("a retry after the retention replayed: the key is remembered too long")
+	}
+	// The sweep removes records past their retention from the store.
+	create("c")
+	e.clock.Advance(24*time.Hour + time.Second)
+	create("d")
+	ctx := context.Background()
+	if _, err := e.store.GetIdempotency(ctx, "root", "c"); err != nil {
+		t.Fatalf("record c before the sweep: %v", err)
+	}
+	e.svc.Maintain(ctx)
+	if _, err := e.store.GetIdempotency(ctx, "root", "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("record c after the sweep: %v", err)
+	}
+	if _, err := e.store.GetIdempotency(ctx, "root", "d"); err != nil {
+		t.Fatalf("the sweep removed a record within its retention: %v", err)
+	}
 }

@@ -347,3 +347,24 @@ func TestManagementCredentialConfinementChecks(t *testing.T) {
 		t.Fatalf("confined credential lists %v, want %v", ids, want)
 	}
 }
+
+// A key prefix is unique across the server, so a confined credential learns
+// that one is taken, but not which app, outside its confinement, holds it.
+func TestPrefixConflictConfined(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("secret-project", "read") // key_prefix secret_project_live
+	e.createApp("shop", "read")
+	cred := e.credential(wire.ManagementScopes, "shop", "shop-eu")
+	r := e.do(cred.Secret, "POST", "/v1/apps", `{"slug":"shop-eu","name":"n","scopes":["read"],"key_prefix":"secret_project_live"}`)
+	if p := r.problem(t); r.status != 409 || p.Code != "key_prefix_taken" || strings.Contains(p.Detail, "secret-project") || strings.Contains(p.Detail, "import") {
+		t.Fatalf("confined: %d %s", r.status, r.body)
+	}
+	r = e.do(cred.Secret, "POST", "/v1/apps", `{"slug":"shop-eu","name":"n","scopes":["read"],"key_prefix":"shop_live"}`)
+	if p := r.problem(t); r.status != 409 || p.Code != "key_prefix_taken" || !strings.Contains(p.Detail, `"shop"`) {
+		t.Fatalf("a prefix of an app it sees: %d %s", r.status, r.body)
+	}
+	r = e.do(rootToken, "POST", "/v1/apps", `{"slug":"other","name":"n","scopes":["read"],"key_prefix":"secret_project_live"}`)
+	if p := r.problem(t); r.status != 409 || !strings.Contains(p.Detail, `"secret-project"`) {
+		t.Fatalf("root: %d %s", r.status, r.body)
+	}
+}

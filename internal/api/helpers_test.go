@@ -24,6 +24,7 @@ const rootToken = "test-root-token"
 
 type env struct {
 	t      testing.TB
+	store  store.Store
 	svc    *service.Service
 	srv    *api.Server
 	http   *httptest.Server
@@ -48,7 +49,7 @@ func newEnv(t testing.TB) *env {
 	srv := api.New(svc, nil)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &env{t: t, svc: svc, srv: srv, http: hs, clock: c, dbPath: dbPath}
+	return &env{t: t, store: st, svc: svc, srv: srv, http: hs, clock: c, dbPath: dbPath}
 }
 
 type response struct {

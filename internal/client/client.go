@@ -106,6 +106,15 @@ func (e *Error) Error() string {
 // IsNotFound reports whether err is the API's 404.
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
+// ProblemCode returns the problem code of an API error (e.g. "slug_taken"), or "".
+func ProblemCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Problem.Code
+	}
+	return ""
+}
+
 // StatusCode returns the HTTP status of an API error, or 0.
 func StatusCode(err error) int {
 	var e *Error

@@ -92,11 +92,11 @@ func (r *authAppResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			},
 			"rate_limit": schema.SingleNestedAttribute{
 				Optional:            true,
-				MarkdownDescription: "Verifies allowed per key: `requests` per `window`, counted at verify.",
+				MarkdownDescription: "Verifies allowed per key: never more than `requests` successful verifies in any interval of length `window` (a sliding window, counted at verify; a key may be refused up to `window`/16 early, never allowed one too many).",
 				Attributes: map[string]schema.Attribute{
 					"requests": schema.Int64Attribute{
 						Required:            true,
-						MarkdownDescription: "Requests allowed per window (at least 1).",
+						MarkdownDescription: "Successful verifies allowed in any interval of length `window` (at least 1).",
 						Validators:          []validator.Int64{int64validator.AtLeast(1)},
 					},
 					"window": schema.StringAttribute{
@@ -179,8 +179,8 @@ func (r *authAppResource) Create(ctx context.Context, req resource.CreateRequest
 	})
 	if err != nil {
 		hint := ""
-		if client.StatusCode(err) == http.StatusConflict {
-			hint = "\n\nTo manage an existing app, import it: terraform import <address> " + plan.Slug.ValueString()
+		if client.ProblemCode(err) == "slug_taken" { // not key_prefix_taken: that app may be one this token cannot see
+			hint = "\n\nTo manage the existing app, import it: terraform import <address> " + plan.Slug.ValueString()
 		}
 		resp.Diagnostics.AddError("Could not create keymint auth app", err.Error()+hint)
 		return

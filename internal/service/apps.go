@@ -55,7 +55,7 @@ func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateAp
 		case err == nil:
 			return appJSON(a), false, nil
 		case errors.Is(err, store.ErrExists):
-			return app, false, s.appConflict(ctx, a)
+			return app, false, s.appConflict(ctx, p, a)
 		case !errors.Is(err, store.ErrIdempotencyRace):
 			return app, false, err
 		}
@@ -74,12 +74,25 @@ func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateAp
 	return appJSON(a), true, nil
 }
 
-// appConflict says which unique field clashed.
-func (s *Service) appConflict(ctx context.Context, app store.App) error {
+// appConflict says which unique field clashed. Slugs and key prefixes are
+// unique across the server, so any creator learns that one is taken (it must
+// pick another); a credential learns which app holds a prefix only if it can
+// see that app. (A slug outside a confined caller's apps never gets here: it
+// cannot create there.)
+func (s *Service) appConflict(ctx context.Context, p *Principal, app store.App) error {
 	if _, err := s.store.GetApp(ctx, app.Slug); err == nil {
-		return Errorf(Conflict, "slug_taken", "an app with slug %q already exists; pick another slug or import the existing app", app.Slug)
+		return Errorf(Conflict, "slug_taken", "an app with slug %q already exists; pick another slug, or import the existing app to manage it", app.Slug)
 	}
-	return Errorf(Conflict, "key_prefix_taken", "another app already uses key_prefix %q; key prefixes identify an app's keys and must be unique", app.KeyPrefix)
+	apps, err := s.store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, other := range apps {
+		if other.KeyPrefix == app.KeyPrefix && p.sees(other.Slug) {
+			return Errorf(Conflict, "key_prefix_taken", "app %q already uses key_prefix %q; key prefixes identify an app's keys and must be unique: pick another", other.Slug, app.KeyPrefix)
+		}
+	}
+	return Errorf(Conflict, "key_prefix_taken", "key_prefix %q is taken; key prefixes identify an app's keys and must be unique across the server: pick another", app.KeyPrefix)
 }
 
 // ListApps lists the apps the caller can see.
@@ -188,5 +201,9 @@ func (s *Service) DeleteApp(ctx context.Context, p *Principal, slug string, forc
 	if err := s.changeableApp(ctx, p, slug); err != nil {
 		return err
 	}
-	return storeError(s.store.DeleteApp(ctx, slug, force, s.now().UTC()), "app", slug)
+	if err := s.store.DeleteApp(ctx, slug, force, s.now().UTC()); err != nil {
+		return storeError(err, "app", slug)
+	}
+	s.limits.ForgetApp(slug)
+	return nil
 }

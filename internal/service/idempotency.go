@@ -35,6 +35,13 @@ func (s *Service) idempotency(ctx context.Context, p *Principal, key, kind, targ
 	h.Write(body)
 	rec = &store.Idempotency{Principal: p.ID, Key: key, Kind: kind, ResourceID: target, RequestHash: h.Sum(nil), CreatedAt: now}
 	found, err := s.store.GetIdempotency(ctx, p.ID, key)
+	if err == nil && found.CreatedAt.Before(now.Add(-s.idemRetention)) {
+		// Past its retention, though not swept yet: forget it now, so the
+		// key behaves as documented whenever the sweep runs.
+		if _, err = s.store.PurgeIdempotency(ctx, now.Add(-s.idemRetention)); err == nil {
+			err = store.ErrNotFound
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return rec, nil, nil
 	}

@@ -303,6 +303,9 @@ func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, req wi
 	if err != nil {
 		return wire.Key{}, storeError(err, "key", id)
 	}
+	if !k.Enabled {
+		s.limits.Forget(id) // a disabled key's counts would only wait to be swept
+	}
 	return keyJSON(k, s.now()), nil
 }
 

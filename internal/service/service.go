@@ -27,7 +27,13 @@ type Config struct {
 	Logger        *slog.Logger
 	// Now is the clock; tests inject one so expiry and grace need no sleeping.
 	Now func() time.Time
+	// IdempotencyRetention is how long an Idempotency-Key is remembered
+	// (DefaultIdempotencyRetention if zero): a retry after it is a new request.
+	IdempotencyRetention time.Duration
 }
+
+// DefaultIdempotencyRetention is how long Idempotency-Keys are remembered by default.
+const DefaultIdempotencyRetention = 24 * time.Hour
 
 // Service is keymint's key lifecycle. Create it with New.
 type Service struct {
@@ -37,11 +43,16 @@ type Service struct {
 	now      func() time.Time
 	limits   ratelimit.Limiters
 	usage    usage
+	// idemRetention: see Config.IdempotencyRetention.
+	idemRetention time.Duration
 }
 
 // New returns a Service over cfg.Store. Call Bootstrap once before serving.
 func New(cfg Config) *Service {
-	s := &Service{store: cfg.Store, rootHash: cfg.RootTokenHash, log: cfg.Logger, now: cfg.Now}
+	s := &Service{store: cfg.Store, rootHash: cfg.RootTokenHash, log: cfg.Logger, now: cfg.Now, idemRetention: cfg.IdempotencyRetention}
+	if s.idemRetention <= 0 {
+		s.idemRetention = DefaultIdempotencyRetention
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -114,19 +125,40 @@ func newRootToken(ctx context.Context, st store.Store, replace bool, deliver fun
 	return t.hash, st.SetRootTokenHash(ctx, t.hash[:], replace)
 }
 
-// Run flushes key usage every interval until ctx ends, then once more.
-func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// Run flushes key usage every flush interval and does the housekeeping of
+// Maintain every maintain interval, until ctx ends; then it flushes once more.
+func (s *Service) Run(ctx context.Context, flush, maintain time.Duration) {
+	f := time.NewTicker(flush)
+	defer f.Stop()
+	m := time.NewTicker(maintain)
+	defer m.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			s.FlushUsage(context.WithoutCancel(ctx))
 			return
-		case <-t.C:
+		case <-f.C:
 			s.FlushUsage(ctx)
+		case <-m.C:
+			s.Maintain(ctx)
 		}
 	}
+}
+
+// Maintain keeps what keymint holds bounded: it forgets Idempotency-Keys past
+// their retention, drops the rate-limit counts of keys that have gone idle
+// (disabled, expired and deleted keys among them), and compacts the store.
+func (s *Service) Maintain(ctx context.Context) {
+	now := s.now()
+	purged, err := s.store.PurgeIdempotency(ctx, now.Add(-s.idemRetention))
+	if err != nil {
+		s.log.ErrorContext(ctx, "purging idempotency records", "err", err)
+	}
+	kept := s.limits.Sweep(now)
+	if err := s.store.Compact(ctx); err != nil {
+		s.log.ErrorContext(ctx, "compacting the store", "err", err)
+	}
+	s.log.DebugContext(ctx, "maintenance", "idempotency_records_purged", purged, "rate_limited_keys", kept)
 }
 
 // FlushUsage writes the last_used_at times gathered since the last flush.

@@ -63,7 +63,7 @@ func (s *Service) Verify(ctx context.Context, p *Principal, req *wire.VerifyRequ
 		return res, nil
 	}
 	if rl := sec.RateLimit; rl != nil {
-		v := s.limits.Allow(k.ID, ratelimit.Limit{Requests: rl.Requests, Window: rl.Window}, now)
+		v := s.limits.Allow(k.ID, k.App, ratelimit.Limit{Requests: rl.Requests, Window: rl.Window}, now)
 		res.RateLimit = &wire.VerifyRateLimit{Limit: v.Limit, Remaining: v.Remaining, Reset: v.Reset.UTC()}
 		if !v.Allowed {
 			res.Code = wire.CodeRateLimited

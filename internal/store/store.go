@@ -163,6 +163,12 @@ type Store interface {
 	RecordUse(ctx context.Context, used map[string]time.Time) error
 
 	GetIdempotency(ctx context.Context, principal, key string) (Idempotency, error)
+	// PurgeIdempotency deletes the records created before before, and says how many.
+	PurgeIdempotency(ctx context.Context, before time.Time) (int64, error)
+	// Compact gives space the backend no longer needs back to the system
+	// (SQLite: a checkpoint that truncates the write-ahead log). It runs
+	// periodically, beside the requests.
+	Compact(ctx context.Context) error
 	// RootTokenHash returns the stored root token hash, or ErrNotFound.
 	RootTokenHash(ctx context.Context) ([]byte, error)
 	// SetRootTokenHash stores hash unless one is stored already (ErrExists);

@@ -75,6 +75,7 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("terraform: %w", err)
 		}
 	}
+	benchLimiterMemory(r)
 	logf("go micro-benchmarks and the verify profile")
 	if err := benchMicro(r); err != nil {
 		return fmt.Errorf("micro-benchmarks: %w", err)

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/ratelimit"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -42,6 +45,9 @@ func benchStoreAndMemory(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.CreateStore = throughput{Count: timed, Workers: 16, Elapsed: elapsed}
+	r.WALAfterServiceCreates = fileSize(path + "-wal")
+	svc.Maintain(ctx) // what keymint serve does every minute
+	r.WALAfterMaintain = fileSize(path + "-wal")
 	if _, err := parallel(*memoryKeys-timed, 4, func(i int) error { return create(timed + i) }); err != nil {
 		return err
 	}
@@ -57,4 +63,40 @@ func benchStoreAndMemory(ctx context.Context, work string, r *report) error {
 	r.IdleRSS, _, err = srv.memory()
 	r.IdleKeys = *memoryKeys
 	return err
+}
+
+// fileSize is a file's size, or -1 if it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// benchLimiterMemory measures the heap that rate-limit counts take per
+// 10,000 distinct keys, and what is left once the sweep has dropped them.
+func benchLimiterMemory(r *report) {
+	const keys = 10000
+	heap := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	var l ratelimit.Limiters
+	ids := make([]string, keys)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("key_%026d", i)
+	}
+	lim := ratelimit.Limit{Requests: 100, Window: time.Minute}
+	now := time.Now()
+	before := heap()
+	for _, id := range ids {
+		l.Allow(id, "app", lim, now)
+	}
+	r.LimiterHeap = heap() - before
+	l.Sweep(now.Add(2 * lim.Window))
+	r.LimiterHeapSwept = heap() - before
+	runtime.KeepAlive(&l)
 }

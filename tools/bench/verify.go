@@ -78,6 +78,7 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.CreateAPI = throughput{Count: *verifyKeys, Workers: 16, Elapsed: elapsed}
+	r.WALAfterAPICreates = fileSize(filepath.Join(work, "verify.db-wal"))
 	rotations := min(2000, *verifyKeys)
 	elapsed, err = parallel(rotations, 16, func(i int) error {
 		k, err := c.RotateKey(ctx, ids[i], "0s")

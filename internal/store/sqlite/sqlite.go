@@ -86,6 +86,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// walSizeLimit is what the WAL is cut back to after each checkpoint.
+const walSizeLimit = 8 << 20
+
 // ErrInUse is returned by Open when another Store, in this process or
 // another, has the database open.
 var ErrInUse = errors.New("database in use")
@@ -136,7 +139,10 @@ func lockFile(path string) (*flock.Flock, error) {
 
 func open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+	// journal_size_limit: after a checkpoint, the WAL is cut back to this size
+	// rather than kept at its high-water mark (Compact truncates it to zero).
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)",
+		fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)} {
 		q.Add("_pragma", p)
 	}
 	// Write transactions take the write lock up front, so two of them never
@@ -579,6 +585,22 @@ func (s *Store) GetIdempotency(ctx context.Context, principal, key string) (stor
 	}
 	i.CreatedAt = fromNanos(created)
 	return i, err
+}
+
+func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, before.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Compact checkpoints the WAL into the database and truncates it. A reader
+// in the middle of a transaction can keep it from finishing; the next run
+// does it then.
+func (s *Store) Compact(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }
 
 func (s *Store) RootTokenHash(ctx context.Context) ([]byte, error) {

@@ -2,10 +2,12 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,59 @@ func TestFilesPrivate(t *testing.T) {
 			t.Errorf("%s has mode %v, want no access for group or others", filepath.Base(f), fi.Mode().Perm())
 		}
 	}
+}
+
+// The WAL does not keep its high-water mark: Compact truncates it.
+func TestCompactTruncatesWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keymint.db")
+	s, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.CreateApp(ctx, store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A long read transaction keeps checkpoints from resetting the WAL, as
+	// concurrent verifies do: it grows past the limit while writes go on.
+	hold, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	tx, err := hold.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM apps`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		k := keyformat.Generate("a")
+		h := keyformat.Hash(k)
+		if err := s.CreateKey(ctx, store.Key{ID: fmt.Sprintf("k%05d", i), App: "a", Name: strings.Repeat("n", 200), Scopes: []string{"r"},
+			Resources: []string{}, Metadata: map[string]string{}, Enabled: true, Start: keyformat.Start(k), CreatedAt: now}, h[:], nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := fileSize(t, path+"-wal")
+	tx.Rollback()
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := fileSize(t, path+"-wal"); after != 0 || grown < 8<<20 {
+		t.Fatalf("WAL %d bytes under a long reader, %d after Compact; want it to have grown past 8 MiB, then 0", grown, after)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"RecordUse":          testRecordUse,
 		"Idempotency":        testIdempotency,
 		"RootToken":          testRootToken,
+		"PurgeIdempotency":   testPurgeIdempotency,
 		"ConcurrentWrites":   testConcurrentWrites,
 		"RevokeRacesLookups": testRevokeRacesLookups,
 	}
@@ -525,4 +526,31 @@ func testReplaceSecret(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrRevoked)
 	_, err = s.ReplaceSecret(ctx, "nope", hash("w"), "sw", nil)
 	wantErr(t, err, store.ErrNotFound)
+}
+
+func testPurgeIdempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour)} {
+		k := key(fmt.Sprintf("k%d", i), "a", "read")
+		must(t, s.CreateKey(ctx, k, hash(fmt.Sprint(i)), &store.Idempotency{Principal: "root", Key: fmt.Sprint(i),
+			RequestHash: []byte("h"), Kind: "key", ResourceID: k.ID, CreatedAt: at}))
+	}
+	n, err := s.PurgeIdempotency(ctx, t0.Add(time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("purged %d records, want 1", n)
+	}
+	_, err = s.GetIdempotency(ctx, "root", "0")
+	wantErr(t, err, store.ErrNotFound)
+	for _, k := range []string{"1", "2"} {
+		if _, err := s.GetIdempotency(ctx, "root", k); err != nil {
+			t.Fatalf("record %s purged too: %v", k, err)
+		}
+	}
+	// The keys themselves stay.
+	if _, err := s.GetKey(ctx, "k0"); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Compact(ctx))
 }
