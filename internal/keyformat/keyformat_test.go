@@ -105,3 +105,22 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+func FuzzRedact(f *testing.F) {
+	k := Generate("acme_live")
+	f.Add("/v1/verify/" + k)
+	f.Add(`unknown member "` + k + `"`)
+	f.Add(k + k)
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Redact(s)
+		// No well-formed key is left in the output.
+		for _, run := range strings.FieldsFunc(out, func(r rune) bool { return r > 0x7f || !isKeyByte(byte(r)) }) {
+			if _, err := Parse(run); err == nil {
+				t.Fatalf("Redact(%q) = %q keeps the key %q", s, out, run)
+			}
+		}
+		if Redact(out) != out {
+			t.Fatalf("Redact is not idempotent on %q", s)
+		}
+	})
+}

@@ -603,6 +603,33 @@ func (s *Store) Compact(ctx context.Context) error {
 	return err
 }
 
+// Check runs SQLite's integrity check and looks for rows that lost their
+// parent (secrets without a key, keys without an app) or keys left without
+// any secret: after a crash, none of these may exist.
+func (s *Store) Check(ctx context.Context) error {
+	var result string
+	if err := s.db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&result); err != nil {
+		return err
+	}
+	if result != "ok" {
+		return fmt.Errorf("integrity_check: %s", result)
+	}
+	for what, query := range map[string]string{
+		"secrets without a key": `SELECT count(*) FROM key_secrets s LEFT JOIN keys k ON k.id = s.key_id WHERE k.id IS NULL`,
+		"keys without an app":   `SELECT count(*) FROM keys k LEFT JOIN apps a ON a.slug = k.app WHERE a.slug IS NULL`,
+		"keys without a secret": `SELECT count(*) FROM keys k WHERE NOT EXISTS (SELECT 1 FROM key_secrets s WHERE s.key_id = k.id)`,
+	} {
+		var n int
+		if err := s.db.QueryRowContext(ctx, query).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%d %s", n, what)
+		}
+	}
+	return nil
+}
+
 func (s *Store) RootTokenHash(ctx context.Context) ([]byte, error) {
 	var v []byte
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'root_token_sha256'`).Scan(&v)
