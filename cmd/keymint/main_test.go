@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,18 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	if v, err := c.Verify(ctx, wire.VerifyRequest{Key: k.Secret, Scopes: []string{"read"}}); err != nil || !v.Valid {
 		t.Fatalf("verify: %+v %v", v, err)
+	}
+	// Headers are bounded well below Go's 1 MiB default.
+	req, _ := http.NewRequest("GET", url+"/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer root-token-for-test")
+	req.Header.Set("X-Padding", strings.Repeat("x", 64<<10))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB of headers: %d, want 431", res.StatusCode)
 	}
 	// A second server on the same file is refused.
 	second, _, _ := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "x"}, "")
