@@ -29,7 +29,7 @@ func quietSDKLogs() {
 		}
 	}
 	for _, v := range []string{"TF_LOG_SDK", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_SDK_PROTO"} {
-		os.Setenv(v, "off")
+		_ = os.Setenv(v, "off")
 	}
 }
 

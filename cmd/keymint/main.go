@@ -249,11 +249,11 @@ func deliverRootToken(token, file string, stdout io.Writer) (string, error) {
 	}
 	if _, err := fmt.Fprintln(f, token); err != nil {
 		f.Close()
-		os.Remove(file)
+		_ = os.Remove(file)
 		return "", err
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(file)
+		_ = os.Remove(file)
 		return "", err
 	}
 	return file, nil

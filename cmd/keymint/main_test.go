@@ -65,13 +65,9 @@ func startServe(t *testing.T, dir string, env map[string]string, extra ...string
 	return
 }
 
-func TestServeEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	url, logs, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
-	c, err := client.New(url, "root-token-for-test")
-	if err != nil {
-		t.Fatal(err)
-	}
+// seedKey creates the app acme and a read key in it.
+func seedKey(t *testing.T, c *client.Client) wire.KeyWithSecret {
+	t.Helper()
 	ctx := context.Background()
 	if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: "acme", Name: "Acme", Scopes: []string{"read"}, KeyPrefix: "acme"}); err != nil {
 		t.Fatal(err)
@@ -80,6 +76,18 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return k
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	url, logs, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
+	c, err := client.New(url, "root-token-for-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := seedKey(t, c)
 	if v, err := c.Verify(ctx, wire.VerifyRequest{Key: k.Secret, Scopes: []string{"read"}}); err != nil || !v.Valid {
 		t.Fatalf("verify: %+v %v", v, err)
 	}
@@ -262,13 +270,7 @@ func TestVerifyExitCodes(t *testing.T) {
 	defer stop()
 	c, _ := client.New(url, "root-token-for-test")
 	ctx := context.Background()
-	if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: "acme", Name: "Acme", Scopes: []string{"read"}, KeyPrefix: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := c.CreateKey(ctx, "acme", wire.CreateKey{Name: "k", Scopes: []string{"read"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := seedKey(t, c)
 	env := map[string]string{"KEYMINT_TOKEN": "root-token-for-test", "KEYMINT_ENDPOINT": url}
 	for _, v := range []struct {
 		stdin string

@@ -74,7 +74,7 @@ func bodyTarget(f *testing.F, method, path func(*fuzzEnv) string, seeds ...strin
 	}
 	e := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body string) {
-		e.env.t = t
+		e.t = t
 		e.check(t, method(e), path(e), body)
 	})
 }
@@ -130,7 +130,7 @@ func FuzzQueries(f *testing.F) {
 	}
 	e := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, query string) {
-		e.env.t = t
+		e.t = t
 		// Sent as a client would: a request line with a raw space or control
 		// character never reaches a handler (Go's server answers it itself).
 		if q, err := url.ParseQuery(query); err == nil {

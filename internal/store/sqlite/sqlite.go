@@ -104,7 +104,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s, err := open(ctx, path)
 	if err != nil {
-		lock.Unlock()
+		_ = lock.Unlock()
 		return nil, err
 	}
 	s.lock = lock
@@ -173,7 +173,7 @@ func (s *Store) Close() error {
 	s.lookup.Close()
 	err := s.db.Close()
 	if s.lock != nil {
-		s.lock.Unlock()
+		err = errors.Join(err, s.lock.Unlock())
 	}
 	return err
 }
