@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
@@ -102,7 +103,7 @@ func (r *apiKeyResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			},
 			"expires_at": schema.StringAttribute{
 				CustomType: timetypes.RFC3339Type{}, Optional: true, PlanModifiers: replace,
-				MarkdownDescription: "RFC 3339 time after which the key no longer verifies; must be in the future when the key is created. Changing it creates a new key. Once it passes, the next refresh removes the key from state (with a warning) and the next apply creates a new one.",
+				MarkdownDescription: "RFC 3339 time after which the key no longer verifies; must be in the future when the key is created. Changing it creates a new key. Once it passes, the key stays in state with `status = \"expired\"` and a warning, and plans stay clean, until `expires_at` changes: then the key is replaced. For keys that both expire and rotate, derive it from a `time_rotating`: `expires_at = timeadd(time_rotating.<name>.rfc3339, \"1080h\")`.",
 			},
 			"enabled": schema.BoolAttribute{
 				Optional: true, Computed: true, Default: booldefault.StaticBool(true),
@@ -132,7 +133,7 @@ func (r *apiKeyResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			},
 			"status": schema.StringAttribute{
 				Computed: true, PlanModifiers: keep, // ModifyPlan sets it when enabled changes
-				MarkdownDescription: "`active` or `disabled` (a revoked or expired key leaves state).",
+				MarkdownDescription: "`active`, `disabled` or `expired` (a revoked key leaves state).",
 			},
 			"created_at": schema.StringAttribute{
 				CustomType: timetypes.RFC3339Type{}, Computed: true, PlanModifiers: keep,
@@ -169,7 +170,7 @@ func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		return
 	}
 	if !plan.Enabled.IsUnknown() {
-		plan.Status = types.StringValue(statusFor(plan.Enabled.ValueBool()))
+		plan.Status = types.StringValue(r.plannedStatus(plan))
 	}
 	if req.State.Raw.IsNull() {
 		// A new key: its expiry must lie ahead. (Only at create: an existing
@@ -184,6 +185,9 @@ func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		if resp.Diagnostics.HasError() {
 			return
 		}
+		if state.Status.ValueString() == "expired" && plan.ExpiresAt.Equal(state.ExpiresAt) {
+			plan.Status = state.Status // the server's clock said so at refresh
+		}
 		if !plan.RotationTriggers.Equal(state.RotationTriggers) {
 			plan.Secret = types.StringUnknown()
 			plan.Start = types.StringUnknown()
@@ -193,8 +197,13 @@ func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-func statusFor(enabled bool) string {
-	if enabled {
+// plannedStatus is the status the key will have after apply, as far as plan
+// can tell: expired once expires_at has passed, else by enabled.
+func (r *apiKeyResource) plannedStatus(plan apiKeyModel) string {
+	if t, diags := plan.ExpiresAt.ValueRFC3339Time(); !plan.ExpiresAt.IsNull() && !plan.ExpiresAt.IsUnknown() && !diags.HasError() && !t.After(r.now()) {
+		return "expired"
+	}
+	if plan.Enabled.ValueBool() {
 		return "active"
 	}
 	return "disabled"
@@ -224,6 +233,9 @@ func (m *apiKeyModel) fromAPI(k wire.Key) {
 	m.RotatedAt = keepTime(m.RotatedAt, k.RotatedAt)
 }
 
+// keepTime is t as state keeps it: prev's spelling if it is the same
+// instant, else t to the nanosecond, exactly as the server has it (so a later
+// comparison with the server's value is exact).
 func keepTime(prev timetypes.RFC3339, t *time.Time) timetypes.RFC3339 {
 	if t == nil {
 		return timetypes.NewRFC3339Null()
@@ -231,7 +243,7 @@ func keepTime(prev timetypes.RFC3339, t *time.Time) timetypes.RFC3339 {
 	if p, diags := prev.ValueRFC3339Time(); !prev.IsNull() && !prev.IsUnknown() && !diags.HasError() && p.Equal(*t) {
 		return prev
 	}
-	return timetypes.NewRFC3339TimeValue(*t)
+	return timetypes.NewRFC3339ValueMust(t.UTC().Format(time.RFC3339Nano))
 }
 
 func mapStrings(m types.Map) map[string]string {
@@ -271,6 +283,7 @@ func (r *apiKeyResource) Create(ctx context.Context, req resource.CreateRequest,
 }
 
 // goneReason says why a key read from the server can no longer be managed, or "".
+// An expired key is not gone: it stays in state (see Read).
 func goneReason(k wire.Key, err error) string {
 	switch {
 	case client.IsNotFound(err):
@@ -279,8 +292,6 @@ func goneReason(k wire.Key, err error) string {
 		return ""
 	case k.Status == "revoked":
 		return "was revoked outside Terraform"
-	case k.Status == "expired":
-		return "has expired"
 	}
 	return ""
 }
@@ -302,6 +313,14 @@ func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, res
 		resp.Diagnostics.AddError("Could not read keymint API key", err.Error())
 		return
 	}
+	if k.Status == "expired" {
+		// Kept in state, so plans stay clean: removing it would plan a new key
+		// with the same expires_at, which has passed, and fail every plan.
+		resp.Diagnostics.AddWarning("keymint API key expired",
+			fmt.Sprintf("API key %s expired at %s and no longer verifies. It stays in state as expired until its configuration changes: "+
+				"set a later expires_at (or derive it from a time_rotating, e.g. timeadd(time_rotating.<name>.rfc3339, \"1080h\")) to replace it with a new key.",
+				k.ID, k.ExpiresAt.Format(time.RFC3339)))
+	}
 	if rotatedElsewhere(state, k) {
 		resp.Diagnostics.AddWarning("keymint API key rotated outside Terraform",
 			fmt.Sprintf("API key %s was rotated at %s, outside Terraform: the secret in state is the previous one and stops working when its grace period ends. "+
@@ -311,13 +330,22 @@ func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, res
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// rotatedElsewhere reports whether the server rotated the key since the secret in state was set.
+// rotatedElsewhere reports whether the server rotated the key since the
+// secret in state was set. It compares at the precision state holds: whole
+// seconds in states written by provider versions before 0.1.0 kept them so.
 func rotatedElsewhere(state apiKeyModel, k wire.Key) bool {
 	if state.Secret.IsNull() || k.RotatedAt == nil {
 		return false // imported (no secret to go stale) or never rotated
 	}
 	prev, diags := state.RotatedAt.ValueRFC3339Time()
-	return state.RotatedAt.IsNull() || diags.HasError() || !prev.Equal(*k.RotatedAt)
+	if state.RotatedAt.IsNull() || diags.HasError() {
+		return true
+	}
+	server := *k.RotatedAt
+	if !strings.Contains(state.RotatedAt.ValueString(), ".") {
+		server = server.Truncate(time.Second)
+	}
+	return !prev.Equal(server)
 }
 
 func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -364,7 +392,13 @@ func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest,
 			return
 		}
 	}
+	planned := plan.Status
 	plan.fromAPI(key)
+	if !planned.IsUnknown() {
+		// The key may have expired between plan and apply; Terraform holds
+		// apply to the plan, and the next refresh reports the expiry.
+		plan.Status = planned
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 

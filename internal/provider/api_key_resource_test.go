@@ -243,6 +243,23 @@ resource "keymint_api_key" "ci" {
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					ts.verifies(keyAddr, wire.CodeValid),
+					// State keeps the rotation time exactly as the server has it (to the
+					// nanosecond), so the next refresh sees no rotation made elsewhere.
+					func(s *terraform.State) error {
+						inState, err := attr(s, keyAddr, "rotated_at")
+						if err != nil {
+							return err
+						}
+						return ts.keyIs(keyAddr, func(k wire.Key) error {
+							if k.RotatedAt.Nanosecond() == 0 {
+								return fmt.Errorf("the server's rotation time %v has no fraction: this test would not catch a truncation", k.RotatedAt)
+							}
+							if got, err := time.Parse(time.RFC3339Nano, inState); err == nil && got.Equal(*k.RotatedAt) {
+								return nil
+							}
+							return fmt.Errorf("state has rotated_at %s, the server %s: the next plan would warn of a rotation outside Terraform", inState, k.RotatedAt.Format(time.RFC3339Nano))
+						})(s)
+					},
 					func(s *terraform.State) error {
 						if err := ts.wantCode(oldSecret.value, wire.CodeValid); err != nil {
 							return fmt.Errorf("old secret inside the grace period: %w", err)
@@ -255,6 +272,13 @@ resource "keymint_api_key" "ci" {
 					},
 					ts.verifies(keyAddr, wire.CodeValid),
 				),
+			},
+			{
+				// After a rotation Terraform made, a refresh and plan find nothing to do.
+				Config: key("2030-02-01T00:00:00Z"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
 			},
 		},
 	})
@@ -342,6 +366,8 @@ func TestRotatedElsewhere(t *testing.T) {
 	withSecret := apiKeyModel{Secret: types.StringValue("s"), RotatedAt: timetypes.NewRFC3339TimeValue(at)}
 	neverRotated := apiKeyModel{Secret: types.StringValue("s"), RotatedAt: timetypes.NewRFC3339Null()}
 	imported := apiKeyModel{Secret: types.StringNull(), RotatedAt: timetypes.NewRFC3339Null()}
+	atNanos := at.Add(123456789 * time.Nanosecond)
+	subSecond := apiKeyModel{Secret: types.StringValue("s"), RotatedAt: keepTime(timetypes.NewRFC3339Unknown(), &atNanos)}
 	for name, c := range map[string]struct {
 		state apiKeyModel
 		key   wire.Key
@@ -352,6 +378,12 @@ func TestRotatedElsewhere(t *testing.T) {
 		"first rotation":      {neverRotated, wire.Key{RotatedAt: &at}, true},
 		"never rotated":       {neverRotated, wire.Key{}, false},
 		"imported, no secret": {imported, wire.Key{RotatedAt: &at}, false},
+		// State keeps the server's time to the nanosecond.
+		"sub-second, unchanged":     {subSecond, wire.Key{RotatedAt: &atNanos}, false},
+		"sub-second, rotated again": {subSecond, wire.Key{RotatedAt: new(atNanos.Add(time.Nanosecond))}, true},
+		// States from before kept whole seconds: compared at that precision.
+		"legacy seconds, same second": {withSecret, wire.Key{RotatedAt: new(at.Add(999 * time.Millisecond))}, false},
+		"legacy seconds, later":       {withSecret, wire.Key{RotatedAt: new(at.Add(time.Second))}, true},
 	} {
 		if got := rotatedElsewhere(c.state, c.key); got != c.want {
 			t.Errorf("%s: rotatedElsewhere = %v, want %v", name, got, c.want)
@@ -368,7 +400,7 @@ func TestGoneReasonWarnings(t *testing.T) {
 	}{
 		{wire.Key{}, notFound, "deleted outside Terraform"},
 		{wire.Key{Status: "revoked"}, nil, "revoked outside Terraform"},
-		{wire.Key{Status: "expired"}, nil, "expired"},
+		{wire.Key{Status: "expired"}, nil, ""}, // stays in state
 		{wire.Key{Status: "disabled"}, nil, ""},
 		{wire.Key{Status: "active"}, nil, ""},
 		{wire.Key{}, &client.Error{StatusCode: 500}, ""},
@@ -412,6 +444,66 @@ resource "keymint_api_key" "ci" {
 					}
 					return nil
 				},
+			},
+		},
+	})
+}
+
+// An expired key never turns plan into an error: it stays in state as
+// expired, plans stay clean, and a later expires_at replaces it.
+func TestAccAPIKey_expired(t *testing.T) {
+	ts := newTestServer(t)
+	key := func(expires time.Time) string {
+		return ts.config(appHCL+`
+resource "keymint_api_key" "ci" {
+  app        = keymint_auth_app.acme.slug
+  name       = "ci"
+  scopes     = ["read:data"]
+  expires_at = %q
+}`, expires.Format(time.RFC3339))
+	}
+	first := ts.Clock.Now().Add(time.Hour)
+	later := time.Now().Add(72 * time.Hour) // ahead of both the server's clock and the provider's
+	var id saved
+	idDiffers := statecheck.CompareValue(compare.ValuesDiffer())
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		CheckDestroy:             ts.checkDestroy,
+		Steps: []resource.TestStep{
+			{
+				Config:            key(first),
+				ConfigStateChecks: []statecheck.StateCheck{idDiffers.AddStateValue(keyAddr, tfjsonpath.New("id"))},
+				Check:             resource.ComposeAggregateTestCheckFunc(ts.verifies(keyAddr, wire.CodeValid), id.from(keyAddr, "id")),
+			},
+			{
+				// The server's clock passes expires_at: plan is clean, the key stays, expired.
+				PreConfig: func() { ts.Clock.Advance(2 * time.Hour) },
+				Config:    key(first),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("status"), knownvalue.StringExact("expired")),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(ts.verifies(keyAddr, wire.CodeExpired),
+					func(s *terraform.State) error {
+						if got, _ := attr(s, keyAddr, "id"); got != id.value {
+							return fmt.Errorf("the expired key was replaced without a configuration change")
+						}
+						return nil
+					}),
+			},
+			{
+				// A later expires_at (as a time_rotating would give) replaces it with a working key.
+				Config: key(later),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(keyAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					idDiffers.AddStateValue(keyAddr, tfjsonpath.New("id")),
+					statecheck.ExpectKnownValue(keyAddr, tfjsonpath.New("status"), knownvalue.StringExact("active")),
+				},
+				Check: ts.verifies(keyAddr, wire.CodeValid),
 			},
 		},
 	})

@@ -92,7 +92,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Token: testRootToken, Clock: clock.NewFake(time.Now().UTC().Truncate(time.Second))}
+	ts := &testServer{Token: testRootToken, Clock: clock.NewFake(time.Now().UTC())} // sub-second, as a real server's times are
 	svc := service.New(service.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
