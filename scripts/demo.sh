@@ -7,6 +7,8 @@ work=$root/.demo
 step=""
 server_pid=""
 
+# The terraform make found (TERRAFORM=/path/to/terraform, else the one on PATH).
+terraform() { "${TERRAFORM:-terraform}" "$@"; }
 say()  { printf '\n==> %s\n' "$*"; }
 begin() { step=$1; say "$1"; }
 stop_server() {

@@ -34,7 +34,7 @@ func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
 	addrFile := filepath.Join(dir, "addr")
 	os.Remove(addrFile)
 	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile, "--db", "sqlite:"+filepath.Join(dir, "k.db"))
-	cmd.Env = append(os.Environ(), "KEYMINT_TEST_MAIN=1", "KEYMINT_ROOT_TOKEN=crash-root-token")
+	cmd.Env = append(os.Environ(), "KEYMINT_TEST_MAIN=1", "KEYMINT_ROOT_TOKEN=crash-root-token-0123456789")
 	log, err := os.Create(filepath.Join(dir, "serve.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	dir := t.TempDir()
 	cmd, url := startChild(t, dir)
 	ctx := context.Background()
-	c, err := client.New(url, "crash-root-token")
+	c, err := client.New(url, "crash-root-token-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestCrashDuringWrites(t *testing.T) {
 
 	cmd, url = startChild(t, dir)
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	c, _ = client.New(url, "crash-root-token")
+	c, _ = client.New(url, "crash-root-token-0123456789")
 	keys, err := c.ListKeys(ctx, "acme", "")
 	if err != nil {
 		t.Fatal(err)

@@ -13,11 +13,13 @@ import (
 	_ "net/http/pprof" // served only on --debug-addr
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
@@ -126,7 +128,8 @@ func newFlagSet(name, synopsis string, c cli) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
 	if err == nil && fs.NArg() > 0 {
-		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		// Never echo an argument whole: it may be a key typed where stdin was meant.
+		err = fmt.Errorf("unexpected argument %q", keyformat.Redact(fs.Arg(0)))
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		return usageErrorf("%s: %v (see keymint %s -h)", fs.Name(), err, fs.Name())
@@ -155,11 +158,11 @@ func serve(ctx context.Context, args []string, c cli) error {
 	case "json":
 		handler = slog.NewJSONHandler(c.stderr, nil)
 	default:
-		return usageErrorf("serve: --log-format must be text or json, got %q", *logFormat)
+		return usageErrorf("serve: --log-format (or KEYMINT_LOG_FORMAT) must be text or json, got %q", *logFormat)
 	}
 	retention, err := time.ParseDuration(*retentionFlag)
 	if err != nil || retention < time.Minute {
-		return usageErrorf("serve: --idempotency-retention must be a duration of at least 1m (clients retry for minutes), got %q", *retentionFlag)
+		return usageErrorf("serve: --idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION) must be a duration of at least 1m (clients retry for minutes), got %q", *retentionFlag)
 	}
 	if *cacheSize < 0 {
 		return usageErrorf("serve: --verify-cache-size must be 0 or more, got %d", *cacheSize)
@@ -167,24 +170,49 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if _, err := parseDB(*db); err != nil {
 		return err
 	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return usageErrorf("serve: --addr (or KEYMINT_ADDR) %q is not host:port, e.g. 127.0.0.1:8080", *addr)
+	}
+	if err := checkDebugAddr(*debugAddr); err != nil {
+		return err
+	}
+	rootFromEnv := c.getenv("KEYMINT_ROOT_TOKEN")
+	if rootFromEnv != "" && len(rootFromEnv) < minRootTokenLen {
+		return usageErrorf("serve: KEYMINT_ROOT_TOKEN must be at least %d characters (it opens everything); generate one with: openssl rand -base64 32", minRootTokenLen)
+	}
+	for flagName, file := range map[string]string{"--root-token-file": *tokenFile, "--addr-file": *addrFile} {
+		if err := checkNewFile(flagName, file, flagName == "--root-token-file"); err != nil {
+			return err
+		}
+	}
 	log := slog.New(handler)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := openStore(ctx, *db, *cacheSize)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	// Listen before a root token is generated: a server that cannot serve
-	// leaves no token behind that nobody saw.
+	// Listen first: a server that cannot serve leaves no database behind,
+	// and generates no root token that nobody would see.
 	ln, err := listen(*addr, *addrFile)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	rootHash, err := service.EnsureRootToken(ctx, st, c.getenv("KEYMINT_ROOT_TOKEN"), func(token string) error {
+	var dbg net.Listener
+	if *debugAddr != "" {
+		if dbg, err = net.Listen("tcp", *debugAddr); err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		defer dbg.Close()
+	}
+	st, err := openStore(ctx, *db, *cacheSize)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if rootFromEnv != "" {
+		log.Info("using the root token from KEYMINT_ROOT_TOKEN")
+	}
+	rootHash, err := service.EnsureRootToken(ctx, st, rootFromEnv, func(token string) error {
 		where, err := deliverRootToken(token, *tokenFile, c.stdout)
 		if err == nil {
 			log.Warn("generated a root token; keymint keeps only its hash, so it is shown only this once", "written_to", where)
@@ -199,11 +227,12 @@ func serve(ctx context.Context, args []string, c cli) error {
 		return err
 	}
 	srv := api.New(svc, log)
-	if *debugAddr != "" {
-		// Profiling only: keep it on loopback. It carries no keymint data.
-		dbg := &http.Server{Addr: *debugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { log.Info("debug listener", "addr", *debugAddr, "err", dbg.ListenAndServe()) }()
-		defer dbg.Close()
+	if dbg != nil {
+		// Profiling only, on loopback. It carries no keymint data.
+		ds := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ds.Serve(dbg) }()
+		defer ds.Close()
+		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
@@ -232,6 +261,40 @@ func serve(ctx context.Context, args []string, c cli) error {
 	return err
 }
 
+// minRootTokenLen is the shortest KEYMINT_ROOT_TOKEN accepted.
+const minRootTokenLen = 24
+
+// checkDebugAddr refuses a pprof address that is not on loopback: profiles
+// and goroutine dumps are for the operator on the machine.
+func checkDebugAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("serve: --debug-addr %q is not host:port, e.g. 127.0.0.1:6060", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageErrorf("serve: --debug-addr %q is not a loopback address; pprof is served on loopback only (e.g. 127.0.0.1:6060)", addr)
+	}
+	return nil
+}
+
+// checkNewFile checks that a file a flag names can be created: its directory
+// exists, and (if mustBeNew) the file does not.
+func checkNewFile(flagName, path string, mustBeNew bool) error {
+	if path == "" {
+		return nil
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return usageErrorf("%s %s: the directory %s does not exist", flagName, path, filepath.Dir(path))
+	}
+	if _, err := os.Lstat(path); mustBeNew && err == nil {
+		return usageErrorf("%s %s: the file exists; name a new file (a root token is written only once)", flagName, path)
+	}
+	return nil
+}
+
 // maxHeaderBytes bounds a request's headers: a token and a few others fit
 // many times over. Past it Go's HTTP server answers 431 in plain text.
 const maxHeaderBytes = 32 << 10
@@ -245,7 +308,7 @@ func deliverRootToken(token, file string, stdout io.Writer) (string, error) {
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("writing the root token: %w (the file must not exist yet)", err)
+		return "", fmt.Errorf("writing the root token: %w", err)
 	}
 	if _, err := fmt.Fprintln(f, token); err != nil {
 		f.Close()
@@ -265,12 +328,22 @@ func deliverRootToken(token, file string, stdout io.Writer) (string, error) {
 func resetRootToken(ctx context.Context, args []string, c cli) error {
 	fs := newFlagSet("reset-root-token", "reset-root-token [flags]\n\nReplaces the stored root token with a new one, written to --root-token-file or to standard output.\nStop the server first; the old root token stops working.", c)
 	db := fs.String("db", envOr(c.getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
-	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write the new root token to this new file (mode 0600) rather than to standard output")
+	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write the new root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if c.getenv("KEYMINT_ROOT_TOKEN") != "" {
 		return errors.New("KEYMINT_ROOT_TOKEN is set, and a server started with it uses it instead of the stored token: change or unset the variable instead")
+	}
+	path, err := parseDB(*db)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return usageErrorf("reset-root-token: no database at %s; pass the server's database with --db sqlite:<path> (or KEYMINT_DB)", path)
+	}
+	if err := checkNewFile("--root-token-file", *tokenFile, true); err != nil {
+		return err
 	}
 	st, err := openStore(ctx, *db, 0)
 	if err != nil {

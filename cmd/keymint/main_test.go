@@ -81,8 +81,8 @@ func seedKey(t *testing.T, c *client.Client) wire.KeyWithSecret {
 
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	url, logs, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
-	c, err := client.New(url, "root-token-for-test")
+	url, logs, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test-0123456789"})
+	c, err := client.New(url, "root-token-for-test-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	// Headers are bounded well below Go's 1 MiB default.
 	req, _ := http.NewRequest("GET", url+"/v1/whoami", nil)
-	req.Header.Set("Authorization", "Bearer root-token-for-test")
+	req.Header.Set("Authorization", "Bearer root-token-for-test-0123456789")
 	req.Header.Set("X-Padding", strings.Repeat("x", 64<<10))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -104,8 +104,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("64 KiB of headers: %d, want 431", res.StatusCode)
 	}
 	// A second server on the same file is refused.
-	second, _, _ := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "x"}, "")
-	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, second); err == nil || !strings.Contains(err.Error(), "is open in another keymint server") {
+	second, _, _ := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "another-root-token-0123456789"}, "")
+	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, second); err == nil || !strings.Contains(err.Error(), "is open in another keymint process") {
 		t.Fatalf("second server on the same file: %v", err)
 	}
 	if err := stop(); err != nil {
@@ -115,7 +115,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if strings.Count(out, "msg=request") < 3 || !strings.Contains(out, "msg=stopped") {
 		t.Fatalf("want a line per request and a clean stop, got:\n%s", out)
 	}
-	if strings.Contains(out, k.Secret[len(k.Key.Start):]) || strings.Contains(out, "root-token-for-test") {
+	if strings.Contains(out, k.Secret[len(k.Key.Start):]) || strings.Contains(out, "root-token-for-test-0123456789") {
 		t.Fatal("a secret reached the log")
 	}
 	// Nothing committed is lost, including the last_used_at flushed at shutdown.
@@ -162,7 +162,7 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	}
 	// While the server runs, the token cannot be reset under it.
 	reset, _, _ := testCLI(nil, "")
-	if err := run(context.Background(), []string{"reset-root-token", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, reset); err == nil || !strings.Contains(err.Error(), "is open in another keymint server") {
+	if err := run(context.Background(), []string{"reset-root-token", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, reset); err == nil || !strings.Contains(err.Error(), "is open in another keymint process") {
 		t.Fatalf("reset under a running server: %v", err)
 	}
 	if err := stop(); err != nil {
@@ -217,6 +217,9 @@ func TestRootTokenOnlyOnceListening(t *testing.T) {
 	if err == nil || out.String() != "" {
 		t.Fatalf("serve on a busy address: %v, stdout %q", err, out)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "k.db")); !os.IsNotExist(err) {
+		t.Fatalf("serve on a busy address created the database: %v", err)
+	}
 	_, _, out2, stop := startServe(t, dir, nil, "--root-token-file", filepath.Join(dir, "token"))
 	defer stop()
 	if out2.String() != "" {
@@ -230,6 +233,10 @@ func TestRootTokenOnlyOnceListening(t *testing.T) {
 func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	db := "sqlite:" + filepath.Join(dir, "never.db")
+	existing := filepath.Join(dir, "existing")
+	if err := os.WriteFile(existing, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args   []string
 		stdin  string
@@ -250,12 +257,30 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "--db", "postgres://x"}, "", 2, ""},
 		{[]string{"serve", "--db", db, "extra"}, "", 2, ""},
 		{[]string{"verify"}, "", 2, ""}, // no key on stdin
+		{[]string{"verify", "--expect", "valid"}, "k", 2, ""},
+		{[]string{"serve", "--db", db, "--addr", "nonsense"}, "", 2, ""},
+		{[]string{"serve", "--db", db, "--debug-addr", "0.0.0.0:6060"}, "", 2, ""},
+		{[]string{"serve", "--db", db, "--root-token-file", existing}, "", 2, ""},
+		{[]string{"serve", "--db", db, "--root-token-file", filepath.Join(dir, "no-such-dir", "t")}, "", 2, ""},
+		{[]string{"serve", "--db", db, "--addr-file", filepath.Join(dir, "no-such-dir", "a")}, "", 2, ""},
+		{[]string{"reset-root-token", "--db", db}, "", 2, ""}, // no database there: nothing to reset
 	} {
 		cl, out, errOut := testCLI(map[string]string{"KEYMINT_TOKEN": "t"}, c.stdin)
 		code := exitCode(run(context.Background(), c.args, cl), errOut)
 		if code != c.code || !strings.Contains(out.String(), c.stdout) {
 			t.Errorf("keymint %v: exit %d, stdout %q, stderr %q; want exit %d with %q", c.args, code, out, errOut, c.code, c.stdout)
 		}
+	}
+	// A root token set in the environment must be long enough to be one.
+	cl, _, errOut := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
+	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 || !strings.Contains(errOut.String(), "at least 24 characters") {
+		t.Errorf("a short KEYMINT_ROOT_TOKEN: exit %d, %s", code, errOut)
+	}
+	// A key typed as an argument is not echoed whole.
+	key := keyformat.Generate("acme_live")
+	cl, _, errOut = testCLI(nil, "")
+	if code := exitCode(run(context.Background(), []string{"verify", key}, cl), errOut); code != 2 || strings.Contains(errOut.String(), key[16:]) {
+		t.Errorf("verify with the key as an argument: exit %d, %s", code, errOut)
 	}
 	// Refused flags left nothing behind: no database, no token.
 	if _, err := os.Stat(filepath.Join(dir, "never.db")); !os.IsNotExist(err) {
@@ -266,12 +291,12 @@ func TestCommandLine(t *testing.T) {
 // keymint verify exits 0 only for the expected verdict (VALID by default).
 func TestVerifyExitCodes(t *testing.T) {
 	dir := t.TempDir()
-	url, _, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test"})
+	url, _, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test-0123456789"})
 	defer stop()
-	c, _ := client.New(url, "root-token-for-test")
+	c, _ := client.New(url, "root-token-for-test-0123456789")
 	ctx := context.Background()
 	k := seedKey(t, c)
-	env := map[string]string{"KEYMINT_TOKEN": "root-token-for-test", "KEYMINT_ENDPOINT": url}
+	env := map[string]string{"KEYMINT_TOKEN": "root-token-for-test-0123456789", "KEYMINT_ENDPOINT": url}
 	for _, v := range []struct {
 		stdin string
 		args  []string

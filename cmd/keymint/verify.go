@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,9 @@ func verifyCmd(ctx context.Context, args []string, c cli) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if !slices.Contains(wire.Codes, *expect) {
+		return usageErrorf("verify: --expect must be one of %s, got %q", strings.Join(wire.Codes, " "), *expect)
+	}
 	token := c.getenv("KEYMINT_TOKEN")
 	if token == "" {
 		return errors.New("set KEYMINT_TOKEN to a credential with the verify scope")
@@ -48,8 +52,10 @@ func verifyCmd(ctx context.Context, args []string, c cli) error {
 		return err
 	}
 	req := wire.VerifyRequest{Key: key, Resource: *resource}
-	if *scopes != "" {
-		req.Scopes = strings.Split(*scopes, ",")
+	for _, sc := range strings.Split(*scopes, ",") {
+		if sc = strings.TrimSpace(sc); sc != "" {
+			req.Scopes = append(req.Scopes, sc)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

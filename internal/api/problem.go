@@ -48,7 +48,15 @@ func StatusOf(k service.Kind) int {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	encode(w, v)
+}
+
+// encode writes v as JSON, leaving <, > and & as they are: these are API
+// answers, not HTML.
+func encode(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
 }
 
 // respond writes v, or err if there is one.
@@ -100,7 +108,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(p)
+	encode(w, p)
 }
 
 // decode reads a JSON body strictly (see decodeBytes), at most maxBody bytes.
@@ -123,15 +131,20 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, service.Errorf(service.BadRequest, "invalid_body", "could not read the request body: %v", err)
 	}
 	if len(body) > 0 && !isJSON(r.Header.Get("Content-Type")) {
-		return nil, service.Errorf(service.Unsupported, "unsupported_media_type", "send the body as JSON, with Content-Type: application/json")
+		return nil, service.Errorf(service.Unsupported, "unsupported_media_type", "send the body as JSON in UTF-8, with Content-Type: application/json")
 	}
 	return body, nil
 }
 
-// isJSON reports whether a Content-Type is application/json or a +json type.
+// isJSON reports whether a Content-Type is application/json or an
+// application/*+json type (such as merge-patch+json), in UTF-8 if it says.
 func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		return false
+	}
+	cs, ok := params["charset"]
+	return !ok || strings.EqualFold(cs, "utf-8")
 }
 
 // decodeBytes reads one JSON object strictly: member names exactly as

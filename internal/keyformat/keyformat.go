@@ -102,9 +102,13 @@ func Start(key string) string {
 	return key[:i+1+startLen]
 }
 
-// Redact replaces every well-formed key in s by its Start and "…", so text
-// that may carry one (a request path, an error message) is safe to log or
-// send back. s is returned as is when it holds no key.
+// Redact cuts anything in s that may be a key, or most of one, to its first
+// characters and "…", so text that may carry one (a request path, an error
+// message) is safe to log or send back. It errs on the side of cutting: a run
+// of key characters (letters, digits, '_') that holds a '_' and a stretch of
+// at least minSecretRun characters without one is cut, whatever surrounds it,
+// which catches a key with a character more or less, or in another case.
+// Key ids (key_ and 24 characters) and slugs are left alone.
 func Redact(s string) string {
 	var b strings.Builder
 	last := 0 // s[:last] is in b
@@ -117,9 +121,9 @@ func Redact(s string) string {
 		for j < len(s) && isKeyByte(s[j]) {
 			j++
 		}
-		if _, err := Parse(s[i:j]); err == nil {
+		if run := s[i:j]; mayBeKey(run) {
 			b.WriteString(s[last:i])
-			b.WriteString(Start(s[i:j]))
+			b.WriteString(run[:min(len(run), redactKeep)])
 			b.WriteString("…")
 			last = j
 		}
@@ -130,6 +134,32 @@ func Redact(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+const (
+	// minSecretRun is the shortest stretch of a random part that is cut: a
+	// key's has randomLen+checksumLen (38) characters, a key id's 24.
+	minSecretRun = 30
+	// redactKeep is how much of a cut run stays: about a prefix and Start's
+	// characters, far from the 150+ unknown bits that keep a key secret.
+	redactKeep = 16
+)
+
+func mayBeKey(run string) bool {
+	if !strings.Contains(run, "_") {
+		return false
+	}
+	stretch := 0
+	for k := 0; k < len(run); k++ {
+		if run[k] == '_' {
+			stretch = 0
+			continue
+		}
+		if stretch++; stretch >= minSecretRun {
+			return true
+		}
+	}
+	return false
 }
 
 func isKeyByte(c byte) bool { return c == '_' || isBase62(c) }

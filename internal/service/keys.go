@@ -9,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
@@ -26,12 +27,31 @@ func newKeyID(now time.Time) string {
 	return "key_" + idEncoding.EncodeToString(b[:])
 }
 
+// fractionDigits counts the digits after the seconds' decimal point of an RFC 3339 time.
+func fractionDigits(v string) int {
+	i := strings.IndexByte(v, '.')
+	if i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range v[i+1:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n++
+	}
+	return n
+}
+
 func keyJSON(k store.Key, now time.Time) wire.Key {
 	out := wire.Key{ID: k.ID, App: k.App, Name: k.Name, Scopes: k.Scopes, Resources: k.Resources, Owner: k.Owner,
 		Metadata: k.Metadata, ExpiresAt: k.ExpiresAt, Enabled: k.Enabled, Status: k.Status(now), Start: k.Start,
 		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, RotatedAt: k.RotatedAt}
 	if out.Metadata == nil {
 		out.Metadata = map[string]string{}
+	}
+	if out.Resources == nil {
+		out.Resources = []string{} // the same shape whether just created or read back
 	}
 	return out
 }
@@ -99,7 +119,11 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 	validateText(&fe, "owner", req.Owner, false, vocab.OwnerMaxLen)
 	scopes := validateScopes(&fe, "scopes", req.Scopes)
 	if out := store.Outside(scopes, app.Scopes); len(out) > 0 {
-		fe.add("scopes", "%s not among app %q's scopes %v; add them to the app first or drop them from the key", join(out), app.Slug, app.Scopes)
+		if app.Slug == wire.ManagementApp {
+			fe.add("scopes", "%s: a management credential carries only the management scopes %v", join(out), app.Scopes)
+		} else {
+			fe.add("scopes", "%s not among app %q's scopes %v; add them to the app first or drop them from the key", join(out), app.Slug, app.Scopes)
+		}
 	}
 	for _, res := range req.Resources {
 		if res == "" || len(res) > vocab.ResourceMaxLen {
@@ -117,6 +141,8 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 			fe.add("expires_at", "%q is not an RFC 3339 timestamp (e.g. 2030-01-02T15:04:05Z)", req.ExpiresAt)
 		case !t.After(now):
 			fe.add("expires_at", "%s is not in the future", req.ExpiresAt)
+		case fractionDigits(req.ExpiresAt) > 9:
+			fe.add("expires_at", "%s has more than 9 fractional digits; keymint keeps nanoseconds", req.ExpiresAt)
 		case t.After(vocab.MaxTime):
 			fe.add("expires_at", "%s is after %s, the latest time keymint stores", req.ExpiresAt, vocab.MaxTime.Format(time.RFC3339Nano))
 		default:

@@ -52,28 +52,28 @@ func (p *Principal) seesCredential(k *store.Key) bool {
 func (p *Principal) exceeds(scopes, confineTo []string, expiresAt *time.Time) []string {
 	var out []string
 	if extra := store.Outside(scopes, p.Scopes); len(extra) > 0 {
-		out = append(out, "scopes "+strings.Join(extra, ", "))
+		out = append(out, "the scopes "+strings.Join(extra, ", "))
 	}
 	if len(p.ConfineTo) > 0 {
 		if len(confineTo) == 0 {
-			out = append(out, fmt.Sprintf("every app (this credential is confined to %s)", strings.Join(p.ConfineTo, ", ")))
+			out = append(out, fmt.Sprintf("every app, while this credential is confined to %s", strings.Join(p.ConfineTo, ", ")))
 		} else if extra := store.Outside(confineTo, p.ConfineTo); len(extra) > 0 {
-			out = append(out, "apps "+strings.Join(extra, ", "))
+			out = append(out, "the apps "+strings.Join(extra, ", "))
 		}
 	}
 	if p.ExpiresAt != nil {
 		switch {
 		case expiresAt == nil:
-			out = append(out, fmt.Sprintf("no expiry (this credential expires at %s)", p.ExpiresAt.Format(time.RFC3339)))
+			out = append(out, fmt.Sprintf("no expiry, while this credential expires at %s", p.ExpiresAt.Format(time.RFC3339)))
 		case expiresAt.After(*p.ExpiresAt):
-			out = append(out, fmt.Sprintf("expiry %s, after this credential's %s", expiresAt.Format(time.RFC3339), p.ExpiresAt.Format(time.RFC3339)))
+			out = append(out, fmt.Sprintf("a later expiry (%s, after this credential's %s)", expiresAt.Format(time.RFC3339), p.ExpiresAt.Format(time.RFC3339)))
 		}
 	}
 	return out
 }
 
 func exceedsCaller(what string, excess []string) error {
-	return Errorf(Forbidden, "exceeds_caller", "%s holds %s beyond this credential; a credential may act only on credentials it could mint",
+	return Errorf(Forbidden, "exceeds_caller", "%s goes beyond this credential: %s. A credential may act only on credentials it could mint",
 		what, strings.Join(excess, "; "))
 }
 

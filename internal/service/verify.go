@@ -21,7 +21,8 @@ func (s *Service) Verify(ctx context.Context, p *Principal, req *wire.VerifyRequ
 	if err := Require(p, wire.ScopeVerify); err != nil {
 		return nil, err
 	}
-	// A malformed key or a bad checksum never reaches the store.
+	// A malformed key or a bad checksum never reaches the store; a missing or
+	// empty key is a verdict (NOT_FOUND), as any key that is not one.
 	if _, err := keyformat.Parse(req.Key); err != nil {
 		return notFoundVerdict, nil
 	}

@@ -39,6 +39,9 @@ const (
 	CodeRateLimited       = "RATE_LIMITED"
 )
 
+// Codes lists every verify code.
+var Codes = []string{CodeValid, CodeNotFound, CodeExpired, CodeRevoked, CodeDisabled, CodeInsufficientScope, CodeForbiddenResource, CodeRateLimited}
+
 // IdempotencyHeader makes a create safe to retry; ReplayedHeader marks a retry's answer.
 const (
 	IdempotencyHeader = "Idempotency-Key"

@@ -21,7 +21,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
-const benchRootToken = "bench-root-token"
+const benchRootToken = "bench-root-token-0123456789"
 
 // loadResult is one run of the load generator.
 type loadResult struct {

@@ -132,7 +132,7 @@ func lockFile(path string) (*flock.Flock, error) {
 		return nil, fmt.Errorf("locking %s: %w", real, err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: %s is open in another keymint server (lock %s.lock); run one server per SQLite file, or use PostgreSQL for several replicas", ErrInUse, real, real)
+		return nil, fmt.Errorf("%w: %s is open in another keymint process (lock %s.lock): stop it first; one server runs per SQLite file", ErrInUse, real, real)
 	}
 	return lock, nil
 }
