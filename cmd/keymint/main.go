@@ -191,8 +191,9 @@ func serve(ctx context.Context, args []string, c cli) error {
 	defer stop()
 
 	// Listen first: a server that cannot serve leaves no database behind,
-	// and generates no root token that nobody would see.
-	ln, err := listen(*addr, *addrFile)
+	// and generates no root token that nobody would see. The address file is
+	// written once everything is ready, for whoever waits on it.
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
@@ -236,6 +237,11 @@ func serve(ctx context.Context, args []string, c cli) error {
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
+	if *addrFile != "" {
+		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
+			return err
+		}
+	}
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
 	usageDone := make(chan struct{})
 	go func() { svc.Run(usageCtx, time.Second, time.Minute); close(usageDone) }()
@@ -357,22 +363,6 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 		}
 		return err
 	})
-}
-
-// listen listens on addr and, if addrFile is set, writes the bound address
-// there, so a caller that asked for port 0 can find the server.
-func listen(addr, addrFile string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	if addrFile != "" {
-		if err := os.WriteFile(addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
-			ln.Close()
-			return nil, err
-		}
-	}
-	return ln, nil
 }
 
 // parseDB returns the SQLite path of a --db value.

@@ -799,3 +799,61 @@ func TestIdempotencyRetention(t *testing.T) {
 		t.Fatalf("the sweep removed a record within its retention: %v", err)
 	}
 }
+
+// A client may supply the secret (Terraform's keymint_secret, so that it is
+// in no state): it must be a well-formed key of the app, unused anywhere.
+func TestClientSuppliedSecret(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	e.createApp("other", "read")
+	mine := keyformat.Generate("acme_live")
+	var k wire.KeyWithSecret
+	e.must(201, "POST", "/v1/apps/acme/keys", wire.CreateKey{Name: "k", Scopes: []string{"read"}, Secret: mine}, &k)
+	if k.Secret != "" || k.Key.Start != keyformat.Start(mine) {
+		t.Fatalf("created with a supplied secret: secret %q echoed, start %q", k.Secret, k.Key.Start)
+	}
+	e.wantCode(mine, nil, "", wire.CodeValid)
+	for name, c := range map[string]struct {
+		secret string
+		status int
+		code   string
+	}{
+		"in use":         {mine, 409, "secret_taken"},
+		"another prefix": {keyformat.Generate("other_live"), 422, "validation_failed"},
+		"malformed":      {"acme_live_tooshort", 422, "validation_failed"},
+		"bad checksum":   {mine[:len(mine)-1] + "x", 422, "validation_failed"},
+	} {
+		r := e.do(rootToken, "POST", "/v1/apps/acme/keys", wire.CreateKey{Name: "k2", Scopes: []string{"read"}, Secret: c.secret})
+		if p := r.problem(t); r.status != c.status || p.Code != c.code || strings.Contains(string(r.body), k.Key.ID) {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	var list wire.KeyList
+	e.must(200, "GET", "/v1/apps/acme/keys", nil, &list)
+	if len(list.Keys) != 1 {
+		t.Fatalf("refused creates left %d keys", len(list.Keys))
+	}
+	// Rotating to a supplied secret keeps the old one for the grace period.
+	next := keyformat.Generate("acme_live")
+	var r wire.KeyWithSecret
+	e.must(200, "POST", "/v1/keys/"+k.Key.ID+"/rotate", wire.RotateKey{GracePeriod: "1h", Secret: next}, &r)
+	if r.Secret != "" || r.Key.Start != keyformat.Start(next) {
+		t.Fatalf("rotated to a supplied secret: %+v", r)
+	}
+	e.wantCode(next, nil, "", wire.CodeValid)
+	e.wantCode(mine, nil, "", wire.CodeValid)
+	if r := e.do(rootToken, "POST", "/v1/keys/"+k.Key.ID+"/rotate", wire.RotateKey{Secret: mine}); r.status != 409 || r.problem(t).Code != "secret_taken" {
+		t.Fatalf("rotate to a secret in use: %d %s", r.status, r.body)
+	}
+	// A retried create with a supplied secret replays: the same key, the same secret working.
+	third := keyformat.Generate("acme_live")
+	body := wire.CreateKey{Name: "k3", Scopes: []string{"read"}, Secret: third}
+	var a, b wire.KeyWithSecret
+	e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, "s-1").decode(t, &a)
+	rb := e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, "s-1")
+	rb.decode(t, &b)
+	if rb.status != 201 || a.Key.ID != b.Key.ID || rb.header.Get(wire.ReplayedHeader) != "true" {
+		t.Fatalf("replayed create with a supplied secret: %d %s", rb.status, rb.body)
+	}
+	e.wantCode(third, nil, "", wire.CodeValid)
+}

@@ -20,8 +20,8 @@ import (
 
 const (
 	alphabet    = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	randomLen   = 32 // 32 * log2(62) = 190.5 bits
-	checksumLen = 6  // 62^6 > 2^32
+	RandomLen   = 32 // 32 * log2(62) = 190.5 bits
+	ChecksumLen = 6  // 62^6 > 2^32
 	startLen    = 6  // random characters shown in Start
 	HashSize    = sha256.Size
 )
@@ -31,17 +31,17 @@ var ErrMalformed = errors.New("malformed key")
 
 // Generate returns a new key with the given prefix.
 func Generate(prefix string) string {
-	var buf [randomLen]byte
-	out := make([]byte, 0, len(prefix)+1+randomLen+checksumLen)
+	var buf [RandomLen]byte
+	out := make([]byte, 0, len(prefix)+1+RandomLen+ChecksumLen)
 	out = append(out, prefix...)
 	out = append(out, '_')
 	// Rejection sampling keeps every character uniform: 248 = 4*62.
-	for n := 0; n < randomLen; {
+	for n := 0; n < RandomLen; {
 		if _, err := rand.Read(buf[:]); err != nil {
 			panic("keyformat: crypto/rand failed: " + err.Error())
 		}
 		for _, b := range buf {
-			if b < 248 && n < randomLen {
+			if b < 248 && n < RandomLen {
 				out = append(out, alphabet[b%62])
 				n++
 			}
@@ -51,8 +51,8 @@ func Generate(prefix string) string {
 }
 
 func appendChecksum(dst []byte, sum uint32) []byte {
-	var c [checksumLen]byte
-	for i := checksumLen - 1; i >= 0; i-- {
+	var c [ChecksumLen]byte
+	for i := ChecksumLen - 1; i >= 0; i-- {
 		c[i] = alphabet[sum%62]
 		sum /= 62
 	}
@@ -63,7 +63,7 @@ func appendChecksum(dst []byte, sum uint32) []byte {
 // It allocates nothing and never touches a store.
 func Parse(key string) (prefix string, err error) {
 	i := strings.LastIndexByte(key, '_')
-	if i < 2 || i > vocab.KeyPrefixMaxLen || len(key)-i-1 != randomLen+checksumLen {
+	if i < 2 || i > vocab.KeyPrefixMaxLen || len(key)-i-1 != RandomLen+ChecksumLen {
 		return "", ErrMalformed
 	}
 	body := key[i+1:]
@@ -72,9 +72,9 @@ func Parse(key string) (prefix string, err error) {
 			return "", ErrMalformed
 		}
 	}
-	sum := crc32.ChecksumIEEE(readOnlyBytes(key[:len(key)-checksumLen]))
-	var want [checksumLen]byte
-	if string(appendChecksum(want[:0], sum)) != key[len(key)-checksumLen:] {
+	sum := crc32.ChecksumIEEE(readOnlyBytes(key[:len(key)-ChecksumLen]))
+	var want [ChecksumLen]byte
+	if string(appendChecksum(want[:0], sum)) != key[len(key)-ChecksumLen:] {
 		return "", ErrMalformed
 	}
 	return key[:i], nil
@@ -138,7 +138,7 @@ func Redact(s string) string {
 
 const (
 	// minSecretRun is the shortest stretch of a random part that is cut: a
-	// key's has randomLen+checksumLen (38) characters, a key id's 24.
+	// key's has RandomLen+ChecksumLen (38) characters, a key id's 24.
 	minSecretRun = 30
 	// redactKeep is how much of a cut run stays: about a prefix and Start's
 	// characters, far from the 150+ unknown bits that keep a key secret.

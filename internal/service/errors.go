@@ -72,6 +72,9 @@ func storeError(err error, what, id string) error {
 		e := Errorf(Conflict, "live_keys", "%s; revoke them first (or delete with ?force=true)", live.Reason)
 		e.KeyIDs = live.KeyIDs
 		return e
+	case errors.Is(err, store.ErrSecretTaken):
+		// Which key has it is not said: that would tell a guesser where a secret works.
+		return Errorf(Conflict, "secret_taken", "this secret is already in use; generate a new one")
 	case errors.Is(err, store.ErrRevoked):
 		return Errorf(Conflict, "key_revoked", "the key is revoked; create a new key instead")
 	case errors.Is(err, store.ErrNotFound):

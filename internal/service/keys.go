@@ -163,6 +163,7 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 			}
 		}
 	}
+	sec := secretFor(&fe, app, req.Secret)
 	if err := fe.err(); err != nil {
 		return out, false, err
 	}
@@ -171,15 +172,16 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 			return out, false, exceedsCaller("the requested credential", excess)
 		}
 	}
-	rec, earlier, err := s.idempotency(ctx, p, idemKey, "key", app.Slug, req, now)
+	fingerprint := req
+	fingerprint.Secret = fingerprinted(req.Secret)
+	rec, earlier, err := s.idempotency(ctx, p, idemKey, "key", app.Slug, fingerprint, now)
 	if err != nil {
 		return out, false, err
 	}
 	if earlier != nil {
-		out, err = s.reissue(ctx, app, earlier.ResourceID, nil, "created")
+		out, err = s.reissue(ctx, secretFor(&fe, app, req.Secret), earlier.ResourceID, nil, "created")
 		return out, err == nil, err
 	}
-	sec := mint(app.KeyPrefix)
 	k := store.Key{ID: newKeyID(now), App: app.Slug, Name: req.Name, Scopes: scopes, Resources: resources,
 		Owner: req.Owner, Metadata: req.Metadata, ExpiresAt: expires, Enabled: req.Enabled == nil || *req.Enabled,
 		Start: sec.start, CreatedAt: now}
@@ -188,11 +190,11 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 	}
 	err = s.store.CreateKey(ctx, k, sec.hash[:], rec)
 	if errors.Is(err, store.ErrIdempotencyRace) {
-		winner, err := s.raceWinner(ctx, p, idemKey, "key", app.Slug, req)
+		winner, err := s.raceWinner(ctx, p, idemKey, "key", app.Slug, fingerprint)
 		if err != nil {
 			return out, false, err
 		}
-		out, err = s.reissue(ctx, app, winner.ResourceID, nil, "created")
+		out, err = s.reissue(ctx, secretFor(&fe, app, req.Secret), winner.ResourceID, nil, "created")
 		return out, err == nil, err
 	}
 	if err != nil {
@@ -208,8 +210,7 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 // leaves a second key, nor a valid secret that nobody holds. rotatedAt is
 // the key's rotated_at as the first request left it: if the key has been
 // rotated since, the lost secret is already gone and the retry is refused.
-func (s *Service) reissue(ctx context.Context, app store.App, id string, rotatedAt *time.Time, did string) (wire.KeyWithSecret, error) {
-	sec := mint(app.KeyPrefix)
+func (s *Service) reissue(ctx context.Context, sec secret, id string, rotatedAt *time.Time, did string) (wire.KeyWithSecret, error) {
 	k, err := s.store.ReplaceSecret(ctx, id, sec.hash[:], sec.start, rotatedAt)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRevoked):
@@ -219,7 +220,7 @@ func (s *Service) reissue(ctx context.Context, app store.App, id string, rotated
 		return wire.KeyWithSecret{}, Errorf(Conflict, "idempotency_key_used",
 			"the key %s with this Idempotency-Key has been rotated since, so its secret from then is gone; send a new Idempotency-Key to rotate it again", did)
 	case err != nil:
-		return wire.KeyWithSecret{}, err
+		return wire.KeyWithSecret{}, storeError(err, "key", id)
 	}
 	return wire.KeyWithSecret{Key: keyJSON(k, s.now()), Secret: sec.value}, nil
 }
@@ -364,24 +365,28 @@ func (s *Service) RotateKey(ctx context.Context, p *Principal, id string, req wi
 	if err != nil {
 		return out, false, storeError(err, "key", id)
 	}
+	var fe fieldErrors
+	sec := secretFor(&fe, app, req.Secret)
+	if err := fe.err(); err != nil {
+		return out, false, err
+	}
 	now := s.now().UTC()
-	fingerprint := wire.RotateKey{GracePeriod: grace.String()}
+	fingerprint := wire.RotateKey{GracePeriod: grace.String(), Secret: fingerprinted(req.Secret)}
 	rec, earlier, err := s.idempotency(ctx, p, idemKey, "rotate", id, fingerprint, now)
 	if err != nil {
 		return out, false, err
 	}
 	if earlier != nil {
-		out, err = s.reissue(ctx, app, id, &earlier.CreatedAt, "rotated")
+		out, err = s.reissue(ctx, sec, id, &earlier.CreatedAt, "rotated")
 		return out, err == nil, err
 	}
-	sec := mint(app.KeyPrefix)
 	k, err = s.store.RotateKey(ctx, id, sec.hash[:], sec.start, now, grace, rec)
 	if errors.Is(err, store.ErrIdempotencyRace) {
 		winner, err := s.raceWinner(ctx, p, idemKey, "rotate", id, fingerprint)
 		if err != nil {
 			return out, false, err
 		}
-		out, err = s.reissue(ctx, app, id, &winner.CreatedAt, "rotated")
+		out, err = s.reissue(ctx, sec, id, &winner.CreatedAt, "rotated")
 		return out, err == nil, err
 	}
 	if err != nil {

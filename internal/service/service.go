@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -87,6 +88,32 @@ type secret struct {
 func mint(prefix string) secret {
 	v := keyformat.Generate(prefix)
 	return secret{value: v, hash: keyformat.Hash(v), start: keyformat.Start(v)}
+}
+
+// secretFor is the secret a create or rotation gives a key of app: the one
+// the client supplied, checked, or else a new one. A supplied secret is
+// never sent back (value stays empty): the client has it.
+func secretFor(fe *fieldErrors, app store.App, supplied string) secret {
+	if supplied == "" {
+		return mint(app.KeyPrefix)
+	}
+	switch prefix, err := keyformat.Parse(supplied); {
+	case err != nil:
+		fe.add("secret", "is not a keymint key: %s_ then %d base62 characters ending in a valid checksum; generate one with the provider's ephemeral keymint_secret",
+			app.KeyPrefix, keyformat.RandomLen+keyformat.ChecksumLen)
+	case prefix != app.KeyPrefix:
+		fe.add("secret", "must start with the app's key_prefix %q", app.KeyPrefix+"_")
+	}
+	return secret{hash: keyformat.Hash(supplied), start: keyformat.Start(supplied)}
+}
+
+// fingerprinted is req as idempotency fingerprints it: a supplied secret by its hash.
+func fingerprinted(supplied string) string {
+	if supplied == "" {
+		return ""
+	}
+	h := keyformat.Hash(supplied)
+	return fmt.Sprintf("sha256:%x", h)
 }
 
 // RootTokenPrefix starts every generated root token.

@@ -20,6 +20,8 @@ var (
 	ErrRevoked = errors.New("key is revoked")
 	// ErrIdempotencyRace: another request with the same idempotency key won.
 	ErrIdempotencyRace = errors.New("idempotency key used concurrently")
+	// ErrSecretTaken: a secret with this hash is stored already (for any key).
+	ErrSecretTaken = errors.New("secret already in use")
 	// ErrRotatedSince: ReplaceSecret found the key rotated after the rotation it was to redo.
 	ErrRotatedSince = errors.New("key rotated since")
 )

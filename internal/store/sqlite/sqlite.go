@@ -373,9 +373,16 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *s
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id) VALUES (?, ?)`, hash, k.ID)
-		return err
+		return insertSecret(ctx, tx, hash, k.ID)
 	})
+}
+
+func insertSecret(ctx context.Context, tx *sql.Tx, hash []byte, id string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id) VALUES (?, ?)`, hash, id)
+	if isUnique(err) {
+		return store.ErrSecretTaken
+	}
+	return err
 }
 
 func scanKey(row scanner, extra ...any) (store.Key, error) {
@@ -490,18 +497,20 @@ func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start str
 		if k.RevokedAt != nil {
 			return store.ErrRevoked
 		}
-		// Drop secrets whose grace has run out, and end the others' at now+grace
-		// unless they end sooner already.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND (expires_at <= ? OR ? = 0)`,
-			id, now.UnixNano(), int64(grace)); err != nil {
+		// The new secret first: one stored anywhere already, this key's
+		// earlier ones included, is refused before anything changes.
+		if err := insertSecret(ctx, tx, hash, id); err != nil {
+			return err
+		}
+		// Drop earlier secrets whose grace has run out, and end the others'
+		// at now+grace unless they end sooner already.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND hash != ? AND (expires_at <= ? OR ? = 0)`,
+			id, hash, now.UnixNano(), int64(grace)); err != nil {
 			return err
 		}
 		until := now.Add(grace).UnixNano()
-		if _, err := tx.ExecContext(ctx, `UPDATE key_secrets SET expires_at = ? WHERE key_id = ? AND (expires_at IS NULL OR expires_at > ?)`,
-			until, id, until); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id) VALUES (?, ?)`, hash, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE key_secrets SET expires_at = ? WHERE key_id = ? AND hash != ? AND (expires_at IS NULL OR expires_at > ?)`,
+			until, id, hash, until); err != nil {
 			return err
 		}
 		k.Start, k.RotatedAt = start, &now
@@ -521,7 +530,7 @@ func (s *Store) ReplaceSecret(ctx context.Context, id string, hash []byte, start
 		if _, err := tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND expires_at IS NULL`, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id) VALUES (?, ?)`, hash, id); err != nil {
+		if err := insertSecret(ctx, tx, hash, id); err != nil {
 			return err
 		}
 		k.Start = start

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"RotateKey":          testRotateKey,
 		"RotateIdempotency":  testRotateIdempotency,
 		"ReplaceSecret":      testReplaceSecret,
+		"SecretTaken":        testSecretTaken,
 		"RecordUse":          testRecordUse,
 		"Idempotency":        testIdempotency,
 		"RootToken":          testRootToken,
@@ -553,4 +554,28 @@ func testPurgeIdempotency(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	must(t, s.Compact(ctx))
+}
+
+// A secret hash is stored once: a create or rotation that reuses one, even
+// the same key's earlier secret, fails whole.
+func testSecretTaken(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	wantErr(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("1"), nil), store.ErrSecretTaken)
+	if _, err := s.GetKey(ctx, "k2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused create left its key: %v", err)
+	}
+	_, err := s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, nil)
+	must(t, err)
+	_, err = s.RotateKey(ctx, "k1", hash("1"), "s1", t0.Add(time.Minute), 0, nil)
+	wantErr(t, err, store.ErrSecretTaken)
+	old, err := s.LookupSecret(ctx, hash("1"))
+	must(t, err)
+	if old.ExpiresAt == nil || !old.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("a refused rotation changed the grace of the old secret: %v", old.ExpiresAt)
+	}
+	if cur, err := s.LookupSecret(ctx, hash("2")); err != nil || cur.ExpiresAt != nil {
+		t.Fatalf("a refused rotation touched the current secret: %+v %v", cur, err)
+	}
 }
