@@ -17,7 +17,7 @@ func TestGenerateParse(t *testing.T) {
 		if err != nil || p != "acme_live" {
 			t.Fatalf("Parse(%s) = %q, %v", k, p, err)
 		}
-		if len(k) != len("acme_live_")+randomLen+checksumLen {
+		if len(k) != len("acme_live_")+RandomLen+ChecksumLen {
 			t.Fatalf("length %d", len(k))
 		}
 		if s := Start(k); s != k[:len("acme_live_")+startLen] {
@@ -46,7 +46,7 @@ func TestParseRejects(t *testing.T) {
 		"truncated":       k[:len(k)-1],
 		"extended":        k + "a",
 		"non-base62":      k[:10] + "-" + k[11:],
-		"made up":         "acme_" + strings.Repeat("a", randomLen+checksumLen),
+		"made up":         "acme_" + strings.Repeat("a", RandomLen+ChecksumLen),
 		"only underscore": "_",
 	} {
 		if _, err := Parse(bad); err == nil {
