@@ -96,7 +96,7 @@ func TestCrashDuringWrites(t *testing.T) {
 				)
 				if len(mine) > 0 && i%2 == 1 {
 					// Rotations keep the old secret an hour, so every acknowledged secret stays good.
-					k, err = c.RotateKey(ctx, mine[i%len(mine)], "1h")
+					k, err = c.RotateKey(ctx, mine[i%len(mine)], wire.RotateKey{GracePeriod: "1h"})
 				} else {
 					k, err = c.CreateKey(ctx, "acme", wire.CreateKey{Name: fmt.Sprintf("w%d-%d", w, i), Scopes: []string{"read"}})
 					if err == nil {

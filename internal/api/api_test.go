@@ -36,7 +36,7 @@ func TestAppLifecycle(t *testing.T) {
 	var app wire.App
 	e.must(201, "POST", "/v1/apps", wire.CreateApp{Slug: "acme", Name: "Acme", Description: "d", Scopes: []string{"write:data", "read:data"},
 		KeyPrefix: "acme_live", RateLimit: &wire.RateLimit{Requests: 100, Window: "1m"}}, &app)
-	if !slices.Equal(app.Scopes, []string{"read:data", "write:data"}) || app.RateLimit.Window != "1m0s" || app.CreatedAt.IsZero() {
+	if !slices.Equal(app.Scopes, []string{"read:data", "write:data"}) || app.RateLimit.Window != "1m" || app.CreatedAt.IsZero() {
 		t.Fatalf("created %+v", app)
 	}
 	var got wire.App
@@ -612,7 +612,7 @@ func TestClientRotateRetryAfterLostResponse(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.MinBackoff = time.Millisecond
-	got, err := c.RotateKey(context.Background(), k.Key.ID, "1h")
+	got, err := c.RotateKey(context.Background(), k.Key.ID, wire.RotateKey{GracePeriod: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,9 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
+// WithTimeout bounds each HTTP attempt (default 60s); retries come on top.
+func WithTimeout(d time.Duration) Option { return func(c *Client) { c.http.Timeout = d } }
+
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
@@ -342,12 +345,12 @@ func (c *Client) RevokeKey(ctx context.Context, id string) error {
 	return err
 }
 
-// RotateKey gives the key a new secret; the old one works for grace (a Go
-// duration). It is sent with an Idempotency-Key, so a retry after a lost
+// RotateKey gives the key a new secret (req.Secret, or one the server
+// makes); the old one works for req.GracePeriod (a Go duration). It is sent with an Idempotency-Key, so a retry after a lost
 // answer leaves one new secret, the one returned.
-func (c *Client) RotateKey(ctx context.Context, id, grace string) (wire.KeyWithSecret, error) {
+func (c *Client) RotateKey(ctx context.Context, id string, req wire.RotateKey) (wire.KeyWithSecret, error) {
 	var k wire.KeyWithSecret
-	err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", wire.RotateKey{GracePeriod: grace}, &k, true)
+	err := c.do(ctx, "POST", "/v1/keys/"+esc(id)+"/rotate", req, &k, true)
 	return k, err
 }
 

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"net"
 	"regexp"
 	"testing"
 
@@ -82,8 +83,28 @@ func TestAccProvider_missingConfig(t *testing.T) {
 	})
 }
 
+// silentEndpoint accepts connections and never answers, until the test ends.
+func silentEndpoint(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
 func TestAccProvider_configErrors(t *testing.T) {
 	ts := newTestServer(t)
+	silent := silentEndpoint(t)
 	app := `
 data "keymint_auth_app" "x" {
   slug = "keymint"
@@ -99,6 +120,17 @@ data "keymint_auth_app" "x" {
   endpoint = "http://127.0.0.1:1"
   token    = "whatever"
 }` + app, ExpectError: regexp.MustCompile(`Cannot reach keymint`)},
+			// An endpoint that never answers fails within the request timeout (twice: one retry).
+			{Config: `provider "keymint" {
+  endpoint        = "` + silent + `"
+  token           = "whatever"
+  request_timeout = "1s"
+}` + app, ExpectError: regexp.MustCompile(`(?s)Cannot reach keymint.*Timeout`)},
+			{Config: `provider "keymint" {
+  endpoint        = "` + ts.URL + `"
+  token           = "whatever"
+  request_timeout = "forever"
+}` + app, ExpectError: regexp.MustCompile(`Invalid duration`)},
 			{Config: `provider "keymint" {
   endpoint = "localhost:8080"
   token    = "whatever"

@@ -6,16 +6,21 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/keymint/terraform-provider-keymint/internal/client"
 )
+
+var _ provider.ProviderWithEphemeralResources = (*keymintProvider)(nil)
 
 // Address is the provider's source address.
 const Address = "registry.terraform.io/keymint/keymint"
@@ -23,9 +28,13 @@ const Address = "registry.terraform.io/keymint/keymint"
 type keymintProvider struct{ version string }
 
 type providerModel struct {
-	Endpoint types.String `tfsdk:"endpoint"`
-	Token    types.String `tfsdk:"token"`
+	Endpoint       types.String `tfsdk:"endpoint"`
+	Token          types.String `tfsdk:"token"`
+	RequestTimeout types.String `tfsdk:"request_timeout"`
 }
+
+// defaultRequestTimeout bounds each request unless request_timeout says otherwise.
+const defaultRequestTimeout = 30 * time.Second
 
 // New returns the provider factory for providerserver.
 func New(version string) func() provider.Provider {
@@ -44,6 +53,11 @@ func (p *keymintProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"endpoint": schema.StringAttribute{
 				Optional:            true,
 				MarkdownDescription: "Base URL of the keymint server, e.g. `http://127.0.0.1:8080`. Defaults to the `KEYMINT_ENDPOINT` environment variable.",
+			},
+			"request_timeout": schema.StringAttribute{
+				Optional:            true,
+				Validators:          []validator.String{durationValidator{lo: time.Second, hi: 10 * time.Minute}},
+				MarkdownDescription: "How long one request to the server may take, as a Go duration (`1s` to `10m`); failed requests are retried a few times with backoff. Defaults to the `KEYMINT_REQUEST_TIMEOUT` environment variable, else `30s`.",
 			},
 			"token": schema.StringAttribute{
 				Optional:            true,
@@ -88,15 +102,25 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	timeout := defaultRequestTimeout
+	if v := valueOrEnv(cfg.RequestTimeout, "KEYMINT_REQUEST_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 10*time.Minute {
+			resp.Diagnostics.AddAttributeError(path.Root("request_timeout"), "Invalid request timeout",
+				fmt.Sprintf("%q (from request_timeout or KEYMINT_REQUEST_TIMEOUT) is not a Go duration from 1s to 10m, e.g. 30s.", v))
+			return
+		}
+		timeout = d
+	}
 	ua := fmt.Sprintf("terraform-provider-keymint/%s (+https://registry.terraform.io/providers/keymint/keymint) Terraform/%s", p.version, req.TerraformVersion)
-	c, err := client.New(endpoint, token, client.WithUserAgent(ua))
+	c, err := client.New(endpoint, token, client.WithUserAgent(ua), client.WithTimeout(timeout))
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid keymint endpoint", err.Error())
 		return
 	}
 	// Check the endpoint and token now, so a wrong one is a clear error here
 	// rather than a failure halfway through an apply.
-	c.MaxRetries = 2
+	c.MaxRetries = 1 // so an endpoint that never answers fails in about two timeouts
 	if _, err := c.Whoami(ctx); err != nil {
 		if client.StatusCode(err) == http.StatusUnauthorized {
 			resp.Diagnostics.AddAttributeError(path.Root("token"), "keymint rejected the token",
@@ -126,6 +150,10 @@ func valueOrEnv(v types.String, env string) string {
 
 func (p *keymintProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{NewAuthAppResource, NewAPIKeyResource}
+}
+
+func (p *keymintProvider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{NewAPIKeyEphemeral, NewSecretEphemeral}
 }
 
 func (p *keymintProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -64,11 +64,32 @@ func setupAcceptance() error {
 	}
 	os.Setenv("TF_ACC_TERRAFORM_PATH", tf)
 	os.Setenv("CHECKPOINT_DISABLE", "1")
-	rc, err := tfmirror.Setup(filepath.Join("..", "..", ".tfmirror"), os.Stderr)
+	// This provider, built as a binary, for the tests that need Terraform to
+	// run it as its own process per provider configuration (aliases):
+	// in-process providers share one server between configurations.
+	bin, err := os.MkdirTemp("", "keymint-acc-provider")
+	if err != nil {
+		return err
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "terraform-provider-keymint"), "../..")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the provider binary: %w\n%s", err, out)
+	}
+	defer os.RemoveAll(bin)
+	rc, err := tfmirror.Setup(filepath.Join("..", "..", ".tfmirror"), os.Stderr,
+		tfmirror.Provider{Source: "keymint/keymint", Version: builtProviderVersion, Binary: filepath.Join(bin, "terraform-provider-keymint")})
 	if err != nil {
 		return err
 	}
 	return os.Setenv("TF_CLI_CONFIG_FILE", rc)
+}
+
+// builtProviderVersion is the version the mirror files this provider under.
+const builtProviderVersion = "0.0.1"
+
+// builtProvider is this provider from the mirror, run by Terraform as a process.
+var builtProvider = map[string]resource.ExternalProvider{
+	"keymint": {Source: "keymint/keymint", VersionConstraint: builtProviderVersion},
 }
 
 // testServer is a real keymint server in this process, on a temp SQLite file,

@@ -13,7 +13,7 @@ func appJSON(a store.App) wire.App {
 	out := wire.App{Slug: a.Slug, Name: a.Name, Description: a.Description, Scopes: a.Scopes,
 		KeyPrefix: a.KeyPrefix, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 	if a.RateLimit != nil {
-		out.RateLimit = &wire.RateLimit{Requests: a.RateLimit.Requests, Window: a.RateLimit.Window.String()}
+		out.RateLimit = &wire.RateLimit{Requests: a.RateLimit.Requests, Window: vocab.FormatDuration(a.RateLimit.Window)}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ package vocab
 import (
 	"math"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -80,4 +81,17 @@ var MaxTime = time.Unix(0, math.MaxInt64).UTC()
 // ValidKeyPrefix reports whether p can be an app's key prefix.
 func ValidKeyPrefix(p string) bool {
 	return len(p) >= KeyPrefixMinLen && len(p) <= KeyPrefixMaxLen && KeyPrefixPattern.MatchString(p)
+}
+
+// FormatDuration writes d as Go does, without zero trailing units: 1m, not
+// 1m0s; 1h30m, not 1h30m0s. time.ParseDuration reads it back.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

@@ -37,3 +37,13 @@ func TestKeyStatusPrecedence(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Minute: "1m", time.Hour: "1h", 90 * time.Minute: "1h30m",
+		720 * time.Hour: "720h", 1500 * time.Millisecond: "1.5s", time.Hour + time.Second: "1h0m1s", 0: "0s"} {
+		got := FormatDuration(d)
+		if back, err := time.ParseDuration(got); got != want || err != nil || back != d {
+			t.Errorf("FormatDuration(%v) = %q (reads back %v, %v), want %q", d, got, back, err, want)
+		}
+	}
+}

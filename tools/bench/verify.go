@@ -81,7 +81,7 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 	r.WALAfterAPICreates = fileSize(filepath.Join(work, "verify.db-wal"))
 	rotations := min(2000, *verifyKeys)
 	elapsed, err = parallel(rotations, 16, func(i int) error {
-		k, err := c.RotateKey(ctx, ids[i], "0s")
+		k, err := c.RotateKey(ctx, ids[i], wire.RotateKey{GracePeriod: "0s"})
 		secrets[i] = k.Secret
 		return err
 	})
