@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
@@ -175,7 +176,8 @@ func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req 
 	if err := fe.err(); err != nil {
 		return wire.App{}, err
 	}
-	app, err := s.store.UpdateApp(ctx, slug, s.now().UTC(), func(a *store.App) error {
+	now := s.now().UTC()
+	app, err := s.store.UpdateApp(ctx, slug, func(a *store.App, unrevoked []store.Key) error {
 		if req.Name != nil {
 			a.Name = *req.Name
 		}
@@ -188,7 +190,15 @@ func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req 
 		if req.RateLimit.Set {
 			a.RateLimit = rl
 		}
-		return nil
+		a.UpdatedAt = now
+		// Narrowing the scopes must not strand a key that can still be used.
+		var stranded []string
+		for _, k := range live(unrevoked, now) {
+			if !k.HasScopesIn(a.Scopes) {
+				stranded = append(stranded, k.ID)
+			}
+		}
+		return liveKeysError("live keys hold scopes outside the new set; revoke them first, or keep their scopes", stranded)
 	})
 	if err != nil {
 		return wire.App{}, storeError(err, "app", slug)
@@ -201,9 +211,42 @@ func (s *Service) DeleteApp(ctx context.Context, p *Principal, slug string, forc
 	if err := s.changeableApp(ctx, p, slug); err != nil {
 		return err
 	}
-	if err := s.store.DeleteApp(ctx, slug, force, s.now().UTC()); err != nil {
+	now := s.now().UTC()
+	err := s.store.DeleteApp(ctx, slug, func(unrevoked []store.Key) error {
+		if force {
+			return nil
+		}
+		var ids []string
+		for _, k := range live(unrevoked, now) {
+			ids = append(ids, k.ID)
+		}
+		return liveKeysError("the app still has live keys; revoke them first, or delete with ?force=true", ids)
+	})
+	if err != nil {
 		return storeError(err, "app", slug)
 	}
 	s.limits.ForgetApp(slug)
 	return nil
+}
+
+// live keeps the keys that can still be used, or enabled again, at now:
+// neither revoked nor expired.
+func live(keys []store.Key, now time.Time) []store.Key {
+	var out []store.Key
+	for _, k := range keys {
+		if st := k.Status(now); st == vocab.StatusActive || st == vocab.StatusDisabled {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// liveKeysError refuses an app change that would leave these keys stranded (nil if none).
+func liveKeysError(reason string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	e := Errorf(Conflict, "live_keys", "%s (%d, listed in key_ids)", reason, len(ids))
+	e.KeyIDs = ids
+	return e
 }

@@ -64,14 +64,9 @@ func (f fieldErrors) err() error {
 // storeError turns the store's sentinel errors into coded ones; what names
 // the thing the request was about (e.g. `key "key_…"`), for a not-found race.
 func storeError(err error, what, id string) error {
-	var live *store.LiveKeysError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &live):
-		e := Errorf(Conflict, "live_keys", "%s; revoke them first (or delete with ?force=true)", live.Reason)
-		e.KeyIDs = live.KeyIDs
-		return e
 	case errors.Is(err, store.ErrSecretTaken):
 		// Which key has it is not said: that would tell a guesser where a secret works.
 		return Errorf(Conflict, "secret_taken", "this secret is already in use; generate a new one")

@@ -21,19 +21,19 @@ type racingStore struct {
 }
 
 func (r racingStore) deleteFirst(ctx context.Context) {
-	if err := r.Store.DeleteApp(ctx, r.slug, true, time.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := r.Store.DeleteApp(ctx, r.slug, func([]store.Key) error { return nil }); err != nil && !errors.Is(err, store.ErrNotFound) {
 		panic(err)
 	}
 }
 
-func (r racingStore) UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*store.App) error) (store.App, error) {
+func (r racingStore) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error) (store.App, error) {
 	r.deleteFirst(ctx)
-	return r.Store.UpdateApp(ctx, slug, now, fn)
+	return r.Store.UpdateApp(ctx, slug, fn)
 }
 
-func (r racingStore) DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error {
+func (r racingStore) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error) error {
 	r.deleteFirst(ctx)
-	return r.Store.DeleteApp(ctx, slug, force, now)
+	return r.Store.DeleteApp(ctx, slug, check)
 }
 
 func (r racingStore) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error) (store.Key, error) {

@@ -66,14 +66,14 @@ func (c *VerifyCache) invalidate() {
 	c.mu.Unlock()
 }
 
-func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*App) error) (App, error) {
+func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, fn func(*App, []Key) error) (App, error) {
 	defer c.invalidate()
-	return c.Store.UpdateApp(ctx, slug, now, fn)
+	return c.Store.UpdateApp(ctx, slug, fn)
 }
 
-func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error {
+func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) error) error {
 	defer c.invalidate()
-	return c.Store.DeleteApp(ctx, slug, force, now)
+	return c.Store.DeleteApp(ctx, slug, check)
 }
 
 func (c *VerifyCache) UpdateKey(ctx context.Context, id string, fn func(*Key) error) (Key, error) {

@@ -5,9 +5,7 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
@@ -25,17 +23,6 @@ var (
 	// ErrRotatedSince: ReplaceSecret found the key rotated after the rotation it was to redo.
 	ErrRotatedSince = errors.New("key rotated since")
 )
-
-// LiveKeysError is returned when an app change would strand keys that can still
-// be used (or re-enabled): deleting an app with live keys, or narrowing its scopes.
-type LiveKeysError struct {
-	Reason string
-	KeyIDs []string
-}
-
-func (e *LiveKeysError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Reason, strings.Join(e.KeyIDs, ", "))
-}
 
 // RateLimit allows Requests verifies per Window, per key.
 type RateLimit struct {
@@ -134,12 +121,14 @@ type Store interface {
 	CreateApp(ctx context.Context, app App, idem *Idempotency) error
 	GetApp(ctx context.Context, slug string) (App, error)
 	ListApps(ctx context.Context) ([]App, error)
-	// UpdateApp applies fn to the stored app in one transaction; if the new
-	// scopes leave a live key with a scope outside them it fails with *LiveKeysError.
-	UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*App) error) (App, error)
+	// UpdateApp applies fn to the stored app in one transaction and stores
+	// what fn left; fn also gets the app's keys that are not revoked, to refuse
+	// a change that would strand them. An error from fn writes nothing.
+	UpdateApp(ctx context.Context, slug string, fn func(app *App, unrevoked []Key) error) (App, error)
 	// DeleteApp removes the app with its keys and their secrets, so none of
-	// them verifies again. With live keys it fails with *LiveKeysError unless force.
-	DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error
+	// them verifies again, unless check, given the app's keys that are not
+	// revoked in the same transaction, returns an error.
+	DeleteApp(ctx context.Context, slug string, check func(unrevoked []Key) error) error
 
 	CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency) error
 	GetKey(ctx context.Context, id string) (Key, error)

@@ -188,6 +188,7 @@ func checkVerdicts(url, token string, reqs []request) error {
 	for _, q := range reqs {
 		req, _ := http.NewRequest("POST", url+"/v1/verify", bytes.NewReader(q.body))
 		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err

@@ -284,63 +284,49 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	return out, rows.Err()
 }
 
-func liveKeys(ctx context.Context, tx *sql.Tx, slug string, now time.Time) ([]store.Key, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys k
-		WHERE k.app = ? AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?) ORDER BY k.id`,
-		slug, now.UnixNano())
+// unrevokedKeys are the app's keys that are not revoked: what an app change
+// must not strand (which of them still count, at what time, is the service's rule).
+func unrevokedKeys(ctx context.Context, tx *sql.Tx, slug string) ([]store.Key, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.app = ? AND k.revoked_at IS NULL ORDER BY k.id`, slug)
 	if err != nil {
 		return nil, err
 	}
 	return collectKeys(rows)
 }
 
-func (s *Store) UpdateApp(ctx context.Context, slug string, now time.Time, fn func(*store.App) error) (store.App, error) {
+func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error) (store.App, error) {
 	var a store.App
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if a, err = scanApp(tx.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE slug = ?`, slug)); err != nil {
 			return err
 		}
-		if err := fn(&a); err != nil {
-			return err
-		}
-		live, err := liveKeys(ctx, tx, slug, now)
+		keys, err := unrevokedKeys(ctx, tx, slug)
 		if err != nil {
 			return err
 		}
-		var stranded []string
-		for _, k := range live {
-			if !k.HasScopesIn(a.Scopes) {
-				stranded = append(stranded, k.ID)
-			}
+		if err := fn(&a, keys); err != nil {
+			return err
 		}
-		if len(stranded) > 0 {
-			return &store.LiveKeysError{Reason: "live keys hold scopes outside the new set", KeyIDs: stranded}
-		}
-		a.UpdatedAt = now
 		rr, rw := rateCols(a.RateLimit)
 		_, err = tx.ExecContext(ctx, `UPDATE apps SET name = ?, description = ?, scopes = ?, rate_requests = ?, rate_window = ?, updated_at = ? WHERE slug = ?`,
-			a.Name, a.Description, mustJSON(a.Scopes), rr, rw, now.UnixNano(), slug)
+			a.Name, a.Description, mustJSON(a.Scopes), rr, rw, a.UpdatedAt.UnixNano(), slug)
 		return err
 	})
 	return a, err
 }
 
-func (s *Store) DeleteApp(ctx context.Context, slug string, force bool, now time.Time) error {
+func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE slug = ?`, slug)); err != nil {
 			return err
 		}
-		live, err := liveKeys(ctx, tx, slug, now)
+		keys, err := unrevokedKeys(ctx, tx, slug)
 		if err != nil {
 			return err
 		}
-		if len(live) > 0 && !force {
-			ids := make([]string, len(live))
-			for i, k := range live {
-				ids[i] = k.ID
-			}
-			return &store.LiveKeysError{Reason: "the app still has live keys", KeyIDs: ids}
+		if err := check(keys); err != nil {
+			return err
 		}
 		// Keys and their secrets go with the app (ON DELETE CASCADE): once
 		// the rows are gone no secret of the app can verify.

@@ -89,8 +89,8 @@ func testApps(t *testing.T, s store.Store) {
 		t.Fatalf("ListApps = %+v", apps)
 	}
 	t1 := t0.Add(time.Hour)
-	up, err := s.UpdateApp(ctx, "billing", t1, func(a *store.App) error {
-		a.Name, a.RateLimit = "Renamed", nil
+	up, err := s.UpdateApp(ctx, "billing", func(a *store.App, _ []store.Key) error {
+		a.Name, a.RateLimit, a.UpdatedAt = "Renamed", nil, t1
 		return nil
 	})
 	must(t, err)
@@ -99,29 +99,54 @@ func testApps(t *testing.T, s store.Store) {
 		t.Fatalf("after UpdateApp: %+v", got)
 	}
 	boom := errors.New("boom")
-	_, err = s.UpdateApp(ctx, "billing", t1, func(a *store.App) error { a.Name = "half"; return boom })
+	_, err = s.UpdateApp(ctx, "billing", func(a *store.App, _ []store.Key) error { a.Name = "half"; return boom })
 	wantErr(t, err, boom)
 	if got, _ = s.GetApp(ctx, "billing"); got.Name != "Renamed" {
 		t.Fatalf("a failed update wrote %q", got.Name)
 	}
-	_, err = s.UpdateApp(ctx, "nope", t1, func(*store.App) error { return nil })
+	_, err = s.UpdateApp(ctx, "nope", func(*store.App, []store.Key) error { return nil })
 	wantErr(t, err, store.ErrNotFound)
 }
 
+// UpdateApp hands fn the keys that are not revoked; an error from fn writes nothing.
 func testUpdateAppNarrowing(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil))
 	must(t, s.CreateKey(ctx, key("k1", "a", "read", "write"), hash("1"), nil))
 	must(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), nil))
-	_, err := s.UpdateApp(ctx, "a", t0, func(a *store.App) error { a.Scopes = []string{"read"}; return nil })
-	var live *store.LiveKeysError
-	if !errors.As(err, &live) || !slices.Equal(live.KeyIDs, []string{"k1"}) {
-		t.Fatalf("narrowing below a live key: err = %v, want LiveKeysError naming k1", err)
+	refuse := errors.New("stranded")
+	var seen []string
+	_, err := s.UpdateApp(ctx, "a", func(a *store.App, unrevoked []store.Key) error {
+		a.Scopes = []string{"read"}
+		seen = keyIDs(unrevoked)
+		return refuse
+	})
+	wantErr(t, err, refuse)
+	if !slices.Equal(seen, []string{"k1", "k2"}) {
+		t.Fatalf("UpdateApp handed %v, want k1 and k2", seen)
+	}
+	if got, _ := s.GetApp(ctx, "a"); len(got.Scopes) != 2 {
+		t.Fatalf("a refused update wrote scopes %v", got.Scopes)
 	}
 	_, err = s.RevokeKey(ctx, "k1", t0)
 	must(t, err)
-	_, err = s.UpdateApp(ctx, "a", t0, func(a *store.App) error { a.Scopes = []string{"read"}; return nil })
-	must(t, err) // a revoked key no longer holds the app's scopes back
+	_, err = s.UpdateApp(ctx, "a", func(a *store.App, unrevoked []store.Key) error {
+		seen = keyIDs(unrevoked)
+		a.Scopes = []string{"read"}
+		return nil
+	})
+	must(t, err)
+	if !slices.Equal(seen, []string{"k2"}) {
+		t.Fatalf("after revoking k1, UpdateApp handed %v", seen)
+	}
+}
+
+func keyIDs(keys []store.Key) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.ID)
+	}
+	return out
 }
 
 func testDeleteApp(t *testing.T, s store.Store) {
@@ -131,29 +156,24 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	if _, err := s.LookupSecret(ctx, hash("1")); err != nil {
 		t.Fatal(err)
 	}
-	var live *store.LiveKeysError
-	if err := s.DeleteApp(ctx, "a", false, t0); !errors.As(err, &live) || !slices.Equal(live.KeyIDs, []string{"k1"}) {
-		t.Fatalf("DeleteApp with a live key: %v", err)
+	refuse := errors.New("live keys")
+	var seen []string
+	err := s.DeleteApp(ctx, "a", func(unrevoked []store.Key) error { seen = keyIDs(unrevoked); return refuse })
+	wantErr(t, err, refuse)
+	if !slices.Equal(seen, []string{"k1"}) {
+		t.Fatalf("DeleteApp handed %v, want k1", seen)
 	}
 	if _, err := s.GetApp(ctx, "a"); err != nil {
 		t.Fatal("the refused delete removed the app")
 	}
-	must(t, s.DeleteApp(ctx, "a", true, t0))
-	_, err := s.GetApp(ctx, "a")
+	must(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }))
+	_, err = s.GetApp(ctx, "a")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.GetKey(ctx, "k1")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.LookupSecret(ctx, hash("1"))
 	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, s.DeleteApp(ctx, "a", true, t0), store.ErrNotFound)
-
-	// Keys that are expired do not block deletion.
-	must(t, s.CreateApp(ctx, app("b", "read"), nil))
-	k := key("k2", "b", "read")
-	exp := t0.Add(time.Minute)
-	k.ExpiresAt = &exp
-	must(t, s.CreateKey(ctx, k, hash("2"), nil))
-	must(t, s.DeleteApp(ctx, "b", false, t0.Add(time.Hour)))
+	wantErr(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }), store.ErrNotFound)
 }
 
 func testKeys(t *testing.T, s store.Store) {
@@ -176,7 +196,7 @@ func testKeys(t *testing.T, s store.Store) {
 	if sec.Key.ID != "k1" || sec.ExpiresAt != nil || sec.RateLimit != nil {
 		t.Fatalf("LookupSecret = %+v", sec)
 	}
-	_, err = s.UpdateApp(ctx, "a", t0, func(a *store.App) error { a.RateLimit = &store.RateLimit{Requests: 5, Window: time.Second}; return nil })
+	_, err = s.UpdateApp(ctx, "a", func(a *store.App, _ []store.Key) error { a.RateLimit = &store.RateLimit{Requests: 5, Window: time.Second}; return nil })
 	must(t, err)
 	if sec, _ = s.LookupSecret(ctx, hash("1")); sec.RateLimit == nil || sec.RateLimit.Requests != 5 {
 		t.Fatalf("after the app's rate limit changed, LookupSecret = %+v", sec.RateLimit)
