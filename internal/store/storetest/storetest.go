@@ -196,7 +196,10 @@ func testKeys(t *testing.T, s store.Store) {
 	if sec.Key.ID != "k1" || sec.ExpiresAt != nil || sec.RateLimit != nil {
 		t.Fatalf("LookupSecret = %+v", sec)
 	}
-	_, err = s.UpdateApp(ctx, "a", func(a *store.App, _ []store.Key) error { a.RateLimit = &store.RateLimit{Requests: 5, Window: time.Second}; return nil })
+	_, err = s.UpdateApp(ctx, "a", func(a *store.App, _ []store.Key) error {
+		a.RateLimit = &store.RateLimit{Requests: 5, Window: time.Second}
+		return nil
+	})
 	must(t, err)
 	if sec, _ = s.LookupSecret(ctx, hash("1")); sec.RateLimit == nil || sec.RateLimit.Requests != 5 {
 		t.Fatalf("after the app's rate limit changed, LookupSecret = %+v", sec.RateLimit)
