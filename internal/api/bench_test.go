@@ -38,6 +38,7 @@ func BenchmarkVerify(b *testing.B) {
 		for pb.Next() {
 			req := httptest.NewRequest("POST", "/v1/verify", bytes.NewReader(bodies[i%len(bodies)]))
 			req.Header.Set("Authorization", "Bearer "+cred.Secret)
+			req.Header.Set("Content-Type", "application/json")
 			rec := httptest.NewRecorder()
 			e.srv.ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
