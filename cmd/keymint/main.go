@@ -33,9 +33,15 @@ Usage:
   keymint serve [flags]              run the server (keymint serve -h for flags)
   keymint verify [flags] < keyfile   verify a key read from stdin (keymint verify -h)
   keymint reset-root-token [flags]   replace a lost root token (keymint reset-root-token -h)
+  keymint apps <command>             list, get, create, delete apps (keymint apps -h)
+  keymint keys <command>             list, get, find, create, rotate, revoke, disable, enable keys (keymint keys -h)
   keymint version                    print the version
 
-Exit codes: 0 success; 1 failure; 2 usage error; 3 keymint verify: the key is not VALID.
+apps and keys talk to a server: --endpoint (env KEYMINT_ENDPOINT), --token (env KEYMINT_TOKEN),
+-o table|json. Only keys create and keys rotate print a secret: alone, on standard output.
+
+Exit codes: 0 success; 1 failure (the server's problem is printed); 2 usage error;
+3 keymint verify: the key is not VALID.
 `
 
 // Exit codes, as the usage text documents them.
@@ -92,6 +98,10 @@ func run(ctx context.Context, args []string, c cli) error {
 		return verifyCmd(ctx, args[1:], c)
 	case "reset-root-token":
 		return resetRootToken(ctx, args[1:], c)
+	case "apps":
+		return group(ctx, "apps", appCommands, args[1:], c)
+	case "keys":
+		return group(ctx, "keys", keyCommands, args[1:], c)
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, version)
 		return nil

@@ -821,7 +821,7 @@ func TestClientSuppliedSecret(t *testing.T) {
 		"in use":         {mine, 409, "secret_taken"},
 		"another prefix": {keyformat.Generate("other_live"), 422, "validation_failed"},
 		"malformed":      {"acme_live_tooshort", 422, "validation_failed"},
-		"bad checksum":   {mine[:len(mine)-1] + "x", 422, "validation_failed"},
+		"bad checksum":   {flipLast(mine), 422, "validation_failed"},
 	} {
 		r := e.do(rootToken, "POST", "/v1/apps/acme/keys", wire.CreateKey{Name: "k2", Scopes: []string{"read"}, Secret: c.secret})
 		if p := r.problem(t); r.status != c.status || p.Code != c.code || strings.Contains(string(r.body), k.Key.ID) {
@@ -856,4 +856,49 @@ func TestClientSuppliedSecret(t *testing.T) {
 		t.Fatalf("replayed create with a supplied secret: %d %s", rb.status, rb.body)
 	}
 	e.wantCode(third, nil, "", wire.CodeValid)
+}
+
+// flipLast changes a key's last character, so that its checksum fails.
+func flipLast(k string) string {
+	last := byte('x')
+	if k[len(k)-1] == last {
+		last = 'y'
+	}
+	return k[:len(k)-1] + string(last)
+}
+
+// An operator holding a leaked key finds which key it is, sending it in the
+// body; what the credential cannot see is not found.
+func TestFindKey(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	e.createApp("other", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	theirs := e.createKey("other", wire.CreateKey{Scopes: []string{"read"}})
+	var got wire.Key
+	e.must(200, "POST", "/v1/keys/find", wire.FindKey{Key: k.Secret}, &got)
+	if got.ID != k.Key.ID || got.App != "acme" {
+		t.Fatalf("found %+v", got)
+	}
+	// A rotated-out secret still names its key, while it is stored.
+	var r wire.KeyWithSecret
+	e.must(200, "POST", "/v1/keys/"+k.Key.ID+"/rotate", `{"grace_period":"1h"}`, &r)
+	e.must(200, "POST", "/v1/keys/find", wire.FindKey{Key: k.Secret}, &got)
+	confined := e.credential([]string{wire.ScopeKeysRead}, "acme")
+	for name, c := range map[string]struct {
+		token, key string
+		status     int
+	}{
+		"unknown":           {rootToken, keyformat.Generate("acme_live"), 404},
+		"malformed":         {rootToken, "nope", 404},
+		"another's app":     {confined.Secret, theirs.Secret, 404},
+		"its own app":       {confined.Secret, r.Secret, 200},
+		"an administrator":  {confined.Secret, e.credential(wire.ManagementScopes).Secret, 404},
+		"without keys:read": {e.credential([]string{wire.ScopeVerify}).Secret, k.Secret, 403},
+	} {
+		res := e.do(c.token, "POST", "/v1/keys/find", wire.FindKey{Key: c.key})
+		if res.status != c.status || strings.Contains(string(res.body), c.key[min(len(c.key), 16):]) && len(c.key) > 16 {
+			t.Errorf("%s: %d %s", name, res.status, res.body)
+		}
+	}
 }

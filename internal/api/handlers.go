@@ -144,6 +144,15 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, p *service.Pr
 	return nil
 }
 
+func (s *Server) findKey(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
+	var req wire.FindKey
+	if err := decode(w, r, &req); err != nil {
+		return err
+	}
+	k, err := s.svc.FindKey(r.Context(), p, req.Key)
+	return respond(w, http.StatusOK, k, err)
+}
+
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	var req wire.VerifyRequest
 	if err := decode(w, r, &req); err != nil {

@@ -98,6 +98,7 @@ func (s *Server) routes() []Route {
 		{"PATCH /v1/keys/{id}", s.updateKey},
 		{"DELETE /v1/keys/{id}", s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", s.rotateKey},
+		{"POST /v1/keys/find", s.findKey},
 		{"POST /v1/verify", s.verify},
 		{"GET /v1/whoami", s.whoami},
 	}

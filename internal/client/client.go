@@ -354,6 +354,13 @@ func (c *Client) RotateKey(ctx context.Context, id string, req wire.RotateKey) (
 	return k, err
 }
 
+// FindKey names the key a secret belongs to; the secret goes in the body.
+func (c *Client) FindKey(ctx context.Context, secret string) (wire.Key, error) {
+	var k wire.Key
+	err := c.do(ctx, "POST", "/v1/keys/find", wire.FindKey{Key: secret}, &k, false)
+	return k, err
+}
+
 func (c *Client) Verify(ctx context.Context, req wire.VerifyRequest) (wire.VerifyResponse, error) {
 	var v wire.VerifyResponse
 	err := c.do(ctx, "POST", "/v1/verify", req, &v, false)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -393,4 +394,33 @@ func (s *Service) RotateKey(ctx context.Context, p *Principal, id string, req wi
 		return out, false, storeError(err, "key", id)
 	}
 	return wire.KeyWithSecret{Key: keyJSON(k, now), Secret: sec.value}, false, nil
+}
+
+// FindKey names the key a secret belongs to (any of its secrets, a
+// rotated-out one still stored included), as the caller may see it: for an
+// operator holding a leaked key. Anything else is not found.
+func (s *Service) FindKey(ctx context.Context, p *Principal, secret string) (wire.Key, error) {
+	if err := Require(p, wire.ScopeKeysRead); err != nil {
+		return wire.Key{}, err
+	}
+	notFound := Errorf(NotFound, "not_found", "no key this credential can see has this secret")
+	if _, err := keyformat.Parse(secret); err != nil {
+		return wire.Key{}, notFound
+	}
+	hash := keyformat.Hash(secret)
+	sec, err := s.store.LookupSecret(ctx, hash[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return wire.Key{}, notFound
+	}
+	if err != nil {
+		return wire.Key{}, err
+	}
+	visible, excess := p.mayTouch(&sec.Key)
+	switch {
+	case !visible:
+		return wire.Key{}, notFound
+	case len(excess) > 0:
+		return wire.Key{}, exceedsCaller("management credential "+sec.Key.ID, excess)
+	}
+	return keyJSON(sec.Key, s.now()), nil
 }

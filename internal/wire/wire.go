@@ -142,6 +142,12 @@ type KeyList struct {
 	NextCursor string `json:"next_cursor,omitempty"`
 }
 
+// FindKey asks which key a secret belongs to: the secret travels in the
+// body, never in a URL.
+type FindKey struct {
+	Key string `json:"key"`
+}
+
 type VerifyRequest struct {
 	Key      string   `json:"key"`
 	Scopes   []string `json:"scopes,omitempty"`

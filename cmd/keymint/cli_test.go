@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// The operator's commands, end to end against a real keymint serve.
+func TestOperatorCommands(t *testing.T) {
+	const root = "root-token-for-cli-test-0123456789"
+	url, _, _, stop := startServe(t, t.TempDir(), map[string]string{"KEYMINT_ROOT_TOKEN": root})
+	defer stop()
+	var secrets []string
+	// km runs one command and checks its exit code; it returns stdout and stderr.
+	km := func(token, stdin string, wantCode int, args ...string) (string, string) {
+		t.Helper()
+		c, out, errOut := testCLI(map[string]string{"KEYMINT_ENDPOINT": url, "KEYMINT_TOKEN": token}, stdin)
+		code := exitCode(run(context.Background(), args, c), errOut)
+		if code != wantCode {
+			t.Fatalf("keymint %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out.String(), errOut.String()
+	}
+	noSecretIn := func(what, s string) {
+		t.Helper()
+		for _, secret := range secrets {
+			if strings.Contains(s, secret[16:]) {
+				t.Fatalf("%s prints a secret", what)
+			}
+		}
+	}
+
+	out, _ := km(root, "", 0, "apps", "create", "--slug", "shop", "--name", "Shop API", "--scopes", "orders:read, orders:write", "--key-prefix", "shop_live", "--rate-limit", "100/1m")
+	if !strings.Contains(out, "created app shop") {
+		t.Fatalf("apps create: %q", out)
+	}
+	out, _ = km(root, "", 0, "apps", "list")
+	if !strings.Contains(out, "shop") || !strings.Contains(out, "100/1m") {
+		t.Fatalf("apps list:\n%s", out)
+	}
+	var apps []wire.App
+	out, _ = km(root, "", 0, "apps", "list", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &apps); err != nil || len(apps) != 2 {
+		t.Fatalf("apps list -o json: %v\n%s", err, out)
+	}
+	km(root, "", 0, "apps", "get", "shop")
+
+	// keys create: the secret alone on stdout, the rest on stderr.
+	out, errOut := km(root, "", 0, "keys", "create", "--app", "shop", "--name", "checkout", "--scopes", "orders:read", "--metadata", "env=prod", "--metadata", "team=pay", "--expires-in", "720h")
+	secret := strings.TrimSuffix(out, "\n")
+	if _, err := keyformat.Parse(secret); err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "created key key_") {
+		t.Fatalf("keys create: stdout %q, stderr %q", out, errOut)
+	}
+	secrets = append(secrets, secret)
+	var created wire.KeyWithSecret
+	out, _ = km(root, "", 0, "keys", "create", "--app", "shop", "--name", "second", "--scopes", "orders:read", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.Secret == "" {
+		t.Fatalf("keys create -o json: %v\n%s", err, out)
+	}
+	secrets = append(secrets, created.Secret)
+
+	// keys find names the key from the secret on stdin; id is what the rest use.
+	out, _ = km(root, secret+"\n", 0, "keys", "find", "-o", "json")
+	var found wire.Key
+	if err := json.Unmarshal([]byte(out), &found); err != nil || found.App != "shop" || found.Metadata["team"] != "pay" || found.ExpiresAt == nil {
+		t.Fatalf("keys find: %v\n%s", err, out)
+	}
+	noSecretIn("keys find", out)
+	id := found.ID
+
+	out, _ = km(root, "", 0, "keys", "list", "--app", "shop")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if len([]rune(line)) > 80 {
+			t.Fatalf("keys list does not fit 80 columns: %q", line)
+		}
+	}
+	if !strings.Contains(out, id) || strings.Count(out, "\n") != 3 {
+		t.Fatalf("keys list:\n%s", out)
+	}
+	noSecretIn("keys list", out)
+	var listed []wire.Key
+	out, _ = km(root, "", 0, "keys", "list", "--app", "shop", "--status", "active", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("keys list -o json: %v\n%s", err, out)
+	}
+	out, _ = km(root, "", 0, "keys", "get", id)
+	if !strings.Contains(out, "env=prod, team=pay") {
+		t.Fatalf("keys get:\n%s", out)
+	}
+	noSecretIn("keys get", out)
+
+	// rotate: a new secret alone on stdout; the old one works for the grace.
+	out, _ = km(root, "", 0, "keys", "rotate", id, "--grace", "1h")
+	rotated := strings.TrimSpace(out)
+	secrets = append(secrets, rotated)
+	verify := func(key, want string) {
+		t.Helper()
+		var code int
+		c, vout, errOut := testCLI(map[string]string{"KEYMINT_ENDPOINT": url, "KEYMINT_TOKEN": root}, key)
+		code = exitCode(run(context.Background(), []string{"verify", "--expect", want}, c), errOut)
+		if code != 0 {
+			t.Fatalf("verify: want %s, got %s", want, vout)
+		}
+	}
+	verify(rotated, wire.CodeValid)
+	verify(secret, wire.CodeValid)
+
+	out, _ = km(root, "", 0, "keys", "disable", id)
+	if !strings.Contains(out, "disabled") {
+		t.Fatalf("keys disable: %q", out)
+	}
+	verify(rotated, wire.CodeDisabled)
+	km(root, "", 0, "keys", "enable", id)
+	verify(rotated, wire.CodeValid)
+	out, _ = km(root, "", 0, "keys", "revoke", id)
+	if !strings.Contains(out, "revoked") {
+		t.Fatalf("keys revoke: %q", out)
+	}
+	verify(rotated, wire.CodeRevoked)
+
+	// A management credential minted by the CLI works as a token, within its scopes.
+	out, _ = km(root, "", 0, "keys", "create", "--app", "keymint", "--name", "reader", "--scopes", "apps:read,keys:read", "--resources", "shop")
+	reader := strings.TrimSpace(out)
+	secrets = append(secrets, reader)
+	out, _ = km(reader, "", 0, "apps", "list")
+	if !strings.Contains(out, "shop") {
+		t.Fatalf("apps list as the confined reader:\n%s", out)
+	}
+	_, errOut = km(reader, "", 1, "keys", "revoke", created.Key.ID)
+	if !strings.Contains(errOut, "insufficient_scope") || strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
+		t.Fatalf("a refused command should print the server's problem in a line or two: %q", errOut)
+	}
+
+	// Errors: the server's problem on stderr, exit 1; usage mistakes exit 2.
+	_, errOut = km(root, "", 1, "keys", "get", "key_nope")
+	if !strings.Contains(errOut, "not_found") {
+		t.Fatalf("keys get of an unknown key: %q", errOut)
+	}
+	km(root, "", 2, "keys", "list")
+	km(root, "", 2, "keys", "get")
+	km(root, "", 2, "keys", "list", "--app", "shop", "--status", "gone")
+	km(root, "", 2, "apps", "create", "--rate-limit", "lots")
+	km(root, "", 2, "keys", "nonsense")
+	km("", "", 2, "apps", "list")
+	km(root, "", 2, "apps", "list", "-o", "yaml")
+	for _, group := range [][]string{{"apps"}, {"keys"}, {"apps", "list"}, {"apps", "get"}, {"apps", "create"}, {"apps", "delete"},
+		{"keys", "list"}, {"keys", "get"}, {"keys", "find"}, {"keys", "create"}, {"keys", "rotate"}, {"keys", "revoke"},
+		{"keys", "disable"}, {"keys", "enable"}} {
+		out, _ := km(root, "", 0, append(group, "--help")...)
+		if !strings.Contains(out, "Usage: keymint "+strings.Join(group, " ")) {
+			t.Errorf("keymint %s --help: %q", strings.Join(group, " "), out)
+		}
+	}
+
+	_, errOut = km(root, "", 1, "apps", "delete", "shop")
+	if !strings.Contains(errOut, "live_keys") {
+		t.Fatalf("apps delete with live keys: %q", errOut)
+	}
+	km(root, "", 0, "apps", "delete", "shop", "--force")
+}
