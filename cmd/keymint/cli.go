@@ -472,3 +472,34 @@ func keysEnable(enabled bool) func(context.Context, *flag.FlagSet, cli, []string
 		return s.emit(k, func(w *tabwriter.Writer) { fmt.Fprintf(w, "key %s (%s) is %s\n", k.ID, k.Name, k.Status) })
 	}
 }
+
+func eventsCmd(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
+	open := operatorFlags(fs, c)
+	app := fs.String("app", "", "only this app's events")
+	key := fs.String("key", "", "only this key's events")
+	limit := fs.Int("limit", 50, "how many events at most (pages are followed)")
+	if _, err := parseWithArgs(fs, args); err != nil {
+		return err
+	}
+	if *limit < 1 {
+		return usageErrorf("events: --limit must be at least 1, got %d", *limit)
+	}
+	s, err := open()
+	if err != nil {
+		return err
+	}
+	evs, err := s.client.ListEvents(ctx, *app, *key, *limit)
+	if err != nil {
+		return err
+	}
+	return s.emit(evs, func(w *tabwriter.Writer) {
+		fmt.Fprintln(w, "AT\tACTOR\tACTION\tAPP\tKEY")
+		for _, e := range evs {
+			key := e.KeyID
+			if key == "" {
+				key = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format("01-02 15:04:05"), short(e.Actor, 14), e.Action, short(e.App, 10), key)
+		}
+	})
+}

@@ -157,6 +157,20 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	}
 
+	// The audit trail: who did what, newest first; never a secret.
+	var events []wire.Event
+	out, _ = km(root, "", 0, "events", "--key", id, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &events); err != nil || len(events) != 5 || events[0].Action != "key.revoke" || events[len(events)-1].Action != "key.create" {
+		t.Fatalf("events of %s: %v\n%s", id, err, out)
+	}
+	noSecretIn("events", out)
+	out, _ = km(root, "", 0, "events", "--limit", "3")
+	if strings.Count(out, "\n") != 4 || !strings.Contains(out, "credential.mint") {
+		t.Fatalf("events --limit 3:\n%s", out)
+	}
+	km(root, "", 0, "events", "--help")
+	km(root, "", 2, "events", "--limit", "0")
+
 	_, errOut = km(root, "", 1, "apps", "delete", "shop")
 	if !strings.Contains(errOut, "live_keys") {
 		t.Fatalf("apps delete with live keys: %q", errOut)

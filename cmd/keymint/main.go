@@ -35,9 +35,10 @@ Usage:
   keymint reset-root-token [flags]   replace a lost root token (keymint reset-root-token -h)
   keymint apps <command>             list, get, create, delete apps (keymint apps -h)
   keymint keys <command>             list, get, find, create, rotate, revoke, disable, enable keys (keymint keys -h)
+  keymint events [flags]             the audit trail, newest first (keymint events -h)
   keymint version                    print the version
 
-apps and keys talk to a server: --endpoint (env KEYMINT_ENDPOINT), --token (env KEYMINT_TOKEN),
+apps, keys and events talk to a server: --endpoint (env KEYMINT_ENDPOINT), --token (env KEYMINT_TOKEN),
 -o table|json. Only keys create and keys rotate print a secret: alone, on standard output.
 
 Exit codes: 0 success; 1 failure (the server's problem is printed); 2 usage error;
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, c cli) error {
 		return group(ctx, "apps", appCommands, args[1:], c)
 	case "keys":
 		return group(ctx, "keys", keyCommands, args[1:], c)
+	case "events":
+		return eventsCmd(ctx, newFlagSet("events", "events [--app SLUG] [--key ID] [--limit N]\n\nThe audit trail, newest first: who changed what, when, in which request.", c), c, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, version)
 		return nil
@@ -155,6 +158,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
 	retentionFlag := fs.String("idempotency-retention", envOr(c.getenv, "KEYMINT_IDEMPOTENCY_RETENTION", service.DefaultIdempotencyRetention.String()), "how long an Idempotency-Key is remembered; a retry after it is a new request (env KEYMINT_IDEMPOTENCY_RETENTION)")
+	eventRetentionFlag := fs.String("event-retention", envOr(c.getenv, "KEYMINT_EVENT_RETENTION", service.DefaultEventRetention.String()), "how long audit events are kept (env KEYMINT_EVENT_RETENTION)")
 	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (SQLite only; 0 disables); writes empty it, so it never serves a stale verdict")
 	debugAddr := fs.String("debug-addr", envOr(c.getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
 	if err := parse(fs, args); err != nil {
@@ -173,6 +177,10 @@ func serve(ctx context.Context, args []string, c cli) error {
 	retention, err := time.ParseDuration(*retentionFlag)
 	if err != nil || retention < time.Minute {
 		return usageErrorf("serve: --idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION) must be a duration of at least 1m (clients retry for minutes), got %q", *retentionFlag)
+	}
+	eventRetention, err := time.ParseDuration(*eventRetentionFlag)
+	if err != nil || eventRetention < time.Hour {
+		return usageErrorf("serve: --event-retention (or KEYMINT_EVENT_RETENTION) must be a duration of at least 1h, got %q", *eventRetentionFlag)
 	}
 	if *cacheSize < 0 {
 		return usageErrorf("serve: --verify-cache-size must be 0 or more, got %d", *cacheSize)
@@ -233,7 +241,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention})
+	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention, EventRetention: eventRetention})
 	if err := svc.Bootstrap(ctx); err != nil {
 		return err
 	}

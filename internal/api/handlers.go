@@ -144,6 +144,12 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, p *service.Pr
 	return nil
 }
 
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
+	q := r.URL.Query()
+	evs, err := s.svc.ListEvents(r.Context(), p, service.EventQuery{App: q.Get("app"), Key: q.Get("key"), Limit: q.Get("limit"), Cursor: q.Get("cursor")})
+	return respond(w, http.StatusOK, evs, err)
+}
+
 func (s *Server) findKey(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	var req wire.FindKey
 	if err := decode(w, r, &req); err != nil {

@@ -71,7 +71,7 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		"App": wire.App{}, "CreateApp": wire.CreateApp{}, "UpdateApp": wire.UpdateApp{}, "AppList": wire.AppList{},
 		"RateLimit": wire.RateLimit{}, "Key": wire.Key{}, "CreateKey": wire.CreateKey{}, "UpdateKey": wire.UpdateKey{},
 		"RotateKey": wire.RotateKey{}, "KeyWithSecret": wire.KeyWithSecret{}, "KeyList": wire.KeyList{},
-		"VerifyRequest": wire.VerifyRequest{}, "FindKey": wire.FindKey{}, "VerifyResponse": wire.VerifyResponse{}, "VerifyRateLimit": wire.VerifyRateLimit{},
+		"VerifyRequest": wire.VerifyRequest{}, "FindKey": wire.FindKey{}, "Event": wire.Event{}, "EventList": wire.EventList{}, "VerifyResponse": wire.VerifyResponse{}, "VerifyRateLimit": wire.VerifyRateLimit{},
 		"Whoami": wire.Whoami{}, "Problem": wire.Problem{}, "FieldError": wire.FieldError{},
 	}
 	for name, v := range types {

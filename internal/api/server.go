@@ -6,6 +6,8 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"path"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
 // Server serves the API over a service.Service.
@@ -99,6 +102,7 @@ func (s *Server) routes() []Route {
 		{"DELETE /v1/keys/{id}", s.revokeKey},
 		{"POST /v1/keys/{id}/rotate", s.rotateKey},
 		{"POST /v1/keys/find", s.findKey},
+		{"GET /v1/events", s.listEvents},
 		{"POST /v1/verify", s.verify},
 		{"GET /v1/whoami", s.whoami},
 	}
@@ -108,6 +112,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // requestLog is filled in as a request is served, for its log line.
 type requestLog struct{ caller string }
+
+// requestID is the client's X-Request-Id if it is a sensible one (printable
+// ASCII, at most 128 characters, not key-like), else a new one.
+func requestID(r *http.Request) string {
+	id := r.Header.Get(wire.RequestIDHeader)
+	ok := id != "" && len(id) <= 128 && keyformat.Redact(id) == id
+	for i := 0; ok && i < len(id); i++ {
+		ok = id[i] > ' ' && id[i] < 0x7f
+	}
+	if ok {
+		return id
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
 
 type requestLogKey struct{}
 
@@ -156,10 +176,13 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		info := &requestLog{}
 		logPath := keyformat.Redact(r.URL.Path)
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestLogKey{}, info)))
+		id := requestID(r)
+		w.Header().Set(wire.RequestIDHeader, id)
+		ctx := service.WithRequestID(context.WithValue(r.Context(), requestLogKey{}, info), id)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", logPath),
 			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
-			slog.String("caller", info.caller))
+			slog.String("caller", info.caller), slog.String("request_id", id))
 	})
 }

@@ -354,6 +354,34 @@ func (c *Client) RotateKey(ctx context.Context, id string, req wire.RotateKey) (
 	return k, err
 }
 
+// ListEvents returns up to limit events, newest first, following pages.
+func (c *Client) ListEvents(ctx context.Context, app, key string, limit int) ([]wire.Event, error) {
+	events := []wire.Event{}
+	cursor := ""
+	for len(events) < limit {
+		q := url.Values{"limit": {strconv.Itoa(min(limit-len(events), 1000))}}
+		if app != "" {
+			q.Set("app", app)
+		}
+		if key != "" {
+			q.Set("key", key)
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page wire.EventList
+		if err := c.do(ctx, "GET", "/v1/events?"+q.Encode(), nil, &page, false); err != nil {
+			return nil, err
+		}
+		events = append(events, page.Events...)
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	return events, nil
+}
+
 // FindKey names the key a secret belongs to; the secret goes in the body.
 func (c *Client) FindKey(ctx context.Context, secret string) (wire.Key, error) {
 	var k wire.Key

@@ -90,7 +90,7 @@ resource "echo" "run" {}
 					}
 					creds, err := ts.credentialsNamed("ci run")
 					if err != nil || len(creds) == 0 {
-						return fmt.Errorf("no ephemeral credential was created: %v", err)
+						return fmt.Errorf("no ephemeral credential was created: %w", err)
 					}
 					for _, k := range creds {
 						// ttl on the provider's clock (a process of its own here), created_at on the server's.

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
@@ -51,7 +53,9 @@ func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateAp
 		if rec != nil {
 			rec.ResourceID = a.Slug
 		}
-		err = s.store.CreateApp(ctx, a, rec)
+		ev := s.event(ctx, p, ActionAppCreate, a.Slug, "", now, map[string]any{"name": a.Name, "description": a.Description,
+			"scopes": a.Scopes, "key_prefix": a.KeyPrefix, "rate_limit": appJSON(a).RateLimit})
+		err = s.store.CreateApp(ctx, a, rec, ev)
 		switch {
 		case err == nil:
 			return appJSON(a), false, nil
@@ -177,7 +181,9 @@ func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req 
 		return wire.App{}, err
 	}
 	now := s.now().UTC()
+	ev := s.event(ctx, p, ActionAppUpdate, slug, "", now, map[string]any{})
 	app, err := s.store.UpdateApp(ctx, slug, func(a *store.App, unrevoked []store.Key) error {
+		before := appJSON(*a)
 		if req.Name != nil {
 			a.Name = *req.Name
 		}
@@ -190,6 +196,22 @@ func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req 
 		if req.RateLimit.Set {
 			a.RateLimit = rl
 		}
+		after := appJSON(*a)
+		if before.Name != after.Name {
+			ev.Changes["name"] = change(before.Name, after.Name)
+		}
+		if before.Description != after.Description {
+			ev.Changes["description"] = change(before.Description, after.Description)
+		}
+		if !slices.Equal(before.Scopes, after.Scopes) {
+			ev.Changes["scopes"] = change(before.Scopes, after.Scopes)
+		}
+		if rateLimit(before.RateLimit) != rateLimit(after.RateLimit) {
+			ev.Changes["rate_limit"] = change(before.RateLimit, after.RateLimit)
+		}
+		if len(ev.Changes) == 0 {
+			return store.ErrNoChange
+		}
 		a.UpdatedAt = now
 		// Narrowing the scopes must not strand a key that can still be used.
 		var stranded []string
@@ -199,7 +221,7 @@ func (s *Service) UpdateApp(ctx context.Context, p *Principal, slug string, req 
 			}
 		}
 		return liveKeysError("live keys hold scopes outside the new set; revoke them first, or keep their scopes", stranded)
-	})
+	}, ev)
 	if err != nil {
 		return wire.App{}, storeError(err, "app", slug)
 	}
@@ -212,16 +234,18 @@ func (s *Service) DeleteApp(ctx context.Context, p *Principal, slug string, forc
 		return err
 	}
 	now := s.now().UTC()
+	ev := s.event(ctx, p, ActionAppDelete, slug, "", now, map[string]any{"force": force})
 	err := s.store.DeleteApp(ctx, slug, func(unrevoked []store.Key) error {
-		if force {
-			return nil
-		}
 		var ids []string
 		for _, k := range live(unrevoked, now) {
 			ids = append(ids, k.ID)
 		}
+		if force {
+			ev.Changes["revoked_keys"] = ids // gone with the app
+			return nil
+		}
 		return liveKeysError("the app still has live keys; revoke them first, or delete with ?force=true", ids)
-	})
+	}, ev)
 	if err != nil {
 		return storeError(err, "app", slug)
 	}
@@ -249,4 +273,12 @@ func liveKeysError(reason string, ids []string) error {
 	e := Errorf(Conflict, "live_keys", "%s (%d, listed in key_ids)", reason, len(ids))
 	e.KeyIDs = ids
 	return e
+}
+
+// rateLimit is a rate limit as one comparable string ("" for none).
+func rateLimit(rl *wire.RateLimit) string {
+	if rl == nil {
+		return ""
+	}
+	return strconv.Itoa(rl.Requests) + "/" + rl.Window
 }

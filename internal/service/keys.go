@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,7 +181,7 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 		return out, false, err
 	}
 	if earlier != nil {
-		out, err = s.reissue(ctx, secretFor(&fe, app, req.Secret), earlier.ResourceID, nil, "created")
+		out, err = s.reissue(ctx, p, app.Slug, secretFor(&fe, app, req.Secret), earlier.ResourceID, nil, "created")
 		return out, err == nil, err
 	}
 	k := store.Key{ID: newKeyID(now), App: app.Slug, Name: req.Name, Scopes: scopes, Resources: resources,
@@ -189,13 +190,21 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 	if rec != nil {
 		rec.ResourceID = k.ID
 	}
-	err = s.store.CreateKey(ctx, k, sec.hash[:], rec)
+	action := ActionKeyCreate
+	if management {
+		action = ActionCredentialMint
+	}
+	kj := keyJSON(k, now)
+	ev := s.event(ctx, p, action, app.Slug, k.ID, now, map[string]any{"name": kj.Name, "scopes": kj.Scopes, "resources": kj.Resources,
+		"owner": kj.Owner, "metadata": kj.Metadata, "expires_at": kj.ExpiresAt, "enabled": kj.Enabled, "start": kj.Start,
+		"secret": secretOrigin(req.Secret)})
+	err = s.store.CreateKey(ctx, k, sec.hash[:], rec, ev)
 	if errors.Is(err, store.ErrIdempotencyRace) {
 		winner, err := s.raceWinner(ctx, p, idemKey, "key", app.Slug, fingerprint)
 		if err != nil {
 			return out, false, err
 		}
-		out, err = s.reissue(ctx, secretFor(&fe, app, req.Secret), winner.ResourceID, nil, "created")
+		out, err = s.reissue(ctx, p, app.Slug, secretFor(&fe, app, req.Secret), winner.ResourceID, nil, "created")
 		return out, err == nil, err
 	}
 	if err != nil {
@@ -211,8 +220,9 @@ func (s *Service) CreateKey(ctx context.Context, p *Principal, slug string, req 
 // leaves a second key, nor a valid secret that nobody holds. rotatedAt is
 // the key's rotated_at as the first request left it: if the key has been
 // rotated since, the lost secret is already gone and the retry is refused.
-func (s *Service) reissue(ctx context.Context, sec secret, id string, rotatedAt *time.Time, did string) (wire.KeyWithSecret, error) {
-	k, err := s.store.ReplaceSecret(ctx, id, sec.hash[:], sec.start, rotatedAt)
+func (s *Service) reissue(ctx context.Context, p *Principal, app string, sec secret, id string, rotatedAt *time.Time, did string) (wire.KeyWithSecret, error) {
+	ev := s.event(ctx, p, ActionSecretReissue, app, id, s.now().UTC(), map[string]any{"retry_of": did, "start": sec.start})
+	k, err := s.store.ReplaceSecret(ctx, id, sec.hash[:], sec.start, rotatedAt, ev)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrRevoked):
 		return wire.KeyWithSecret{}, Errorf(Conflict, "idempotency_key_used",
@@ -299,7 +309,8 @@ func (s *Service) GetKey(ctx context.Context, p *Principal, id string) (wire.Key
 
 // UpdateKey applies a PATCH; immutable names the fields it sent that cannot change.
 func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, req wire.UpdateKey, immutable []string) (wire.Key, error) {
-	if _, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id); err != nil {
+	target, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id)
+	if err != nil {
 		return wire.Key{}, err
 	}
 	var fe fieldErrors
@@ -313,21 +324,34 @@ func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, req wi
 	if err := fe.err(); err != nil {
 		return wire.Key{}, err
 	}
+	ev := s.event(ctx, p, ActionKeyUpdate, target.App, id, s.now().UTC(), map[string]any{})
 	k, err := s.store.UpdateKey(ctx, id, func(k *store.Key) error {
 		if k.RevokedAt != nil {
 			return store.ErrRevoked
 		}
-		if req.Name != nil {
+		if req.Name != nil && *req.Name != k.Name {
+			ev.Changes["name"] = change(k.Name, *req.Name)
 			k.Name = *req.Name
 		}
-		if req.Metadata != nil {
+		if req.Metadata != nil && !maps.Equal(*req.Metadata, k.Metadata) {
+			ev.Changes["metadata"] = change(k.Metadata, *req.Metadata)
 			k.Metadata = *req.Metadata
 		}
-		if req.Enabled != nil {
+		if req.Enabled != nil && *req.Enabled != k.Enabled {
+			ev.Changes["enabled"] = change(k.Enabled, *req.Enabled)
 			k.Enabled = *req.Enabled
+			if len(ev.Changes) == 1 {
+				ev.Action = map[bool]string{true: ActionKeyEnable, false: ActionKeyDisable}[k.Enabled]
+			}
+		}
+		if len(ev.Changes) == 0 {
+			return store.ErrNoChange
+		}
+		if len(ev.Changes) > 1 {
+			ev.Action = ActionKeyUpdate
 		}
 		return nil
-	})
+	}, ev)
 	if err != nil {
 		return wire.Key{}, storeError(err, "key", id)
 	}
@@ -339,10 +363,12 @@ func (s *Service) UpdateKey(ctx context.Context, p *Principal, id string, req wi
 
 // RevokeKey revokes key id; revoking a revoked key is not an error.
 func (s *Service) RevokeKey(ctx context.Context, p *Principal, id string) error {
-	if _, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id); err != nil {
+	k, err := s.keyFor(ctx, p, wire.ScopeKeysWrite, id)
+	if err != nil {
 		return err
 	}
-	if _, err := s.store.RevokeKey(ctx, id, s.now().UTC()); err != nil {
+	now := s.now().UTC()
+	if _, err := s.store.RevokeKey(ctx, id, now, s.event(ctx, p, ActionKeyRevoke, k.App, id, now, map[string]any{"start": k.Start})); err != nil {
 		return storeError(err, "key", id)
 	}
 	s.limits.Forget(id)
@@ -378,16 +404,18 @@ func (s *Service) RotateKey(ctx context.Context, p *Principal, id string, req wi
 		return out, false, err
 	}
 	if earlier != nil {
-		out, err = s.reissue(ctx, sec, id, &earlier.CreatedAt, "rotated")
+		out, err = s.reissue(ctx, p, app.Slug, sec, id, &earlier.CreatedAt, "rotated")
 		return out, err == nil, err
 	}
-	k, err = s.store.RotateKey(ctx, id, sec.hash[:], sec.start, now, grace, rec)
+	ev := s.event(ctx, p, ActionKeyRotate, app.Slug, id, now, map[string]any{"grace_period": vocab.FormatDuration(grace),
+		"start": change(k.Start, sec.start), "secret": secretOrigin(req.Secret)})
+	k, err = s.store.RotateKey(ctx, id, sec.hash[:], sec.start, now, grace, rec, ev)
 	if errors.Is(err, store.ErrIdempotencyRace) {
 		winner, err := s.raceWinner(ctx, p, idemKey, "rotate", id, fingerprint)
 		if err != nil {
 			return out, false, err
 		}
-		out, err = s.reissue(ctx, sec, id, &winner.CreatedAt, "rotated")
+		out, err = s.reissue(ctx, p, app.Slug, sec, id, &winner.CreatedAt, "rotated")
 		return out, err == nil, err
 	}
 	if err != nil {
@@ -423,4 +451,12 @@ func (s *Service) FindKey(ctx context.Context, p *Principal, secret string) (wir
 		return wire.Key{}, exceedsCaller("management credential "+sec.Key.ID, excess)
 	}
 	return keyJSON(sec.Key, s.now()), nil
+}
+
+// secretOrigin says in an event where a secret came from, never what it is.
+func secretOrigin(supplied string) string {
+	if supplied != "" {
+		return "supplied by the client"
+	}
+	return "generated by the server"
 }

@@ -31,6 +31,8 @@ type Config struct {
 	// IdempotencyRetention is how long an Idempotency-Key is remembered
 	// (DefaultIdempotencyRetention if zero): a retry after it is a new request.
 	IdempotencyRetention time.Duration
+	// EventRetention is how long audit events are kept (DefaultEventRetention if zero).
+	EventRetention time.Duration
 }
 
 // DefaultIdempotencyRetention is how long Idempotency-Keys are remembered by default.
@@ -44,8 +46,8 @@ type Service struct {
 	now      func() time.Time
 	limits   ratelimit.Limiters
 	usage    usage
-	// idemRetention: see Config.IdempotencyRetention.
-	idemRetention time.Duration
+	// idemRetention, eventRetention: see Config.
+	idemRetention, eventRetention time.Duration
 }
 
 // New returns a Service over cfg.Store. Call Bootstrap once before serving.
@@ -53,6 +55,10 @@ func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, rootHash: cfg.RootTokenHash, log: cfg.Logger, now: cfg.Now, idemRetention: cfg.IdempotencyRetention}
 	if s.idemRetention <= 0 {
 		s.idemRetention = DefaultIdempotencyRetention
+	}
+	s.eventRetention = cfg.EventRetention
+	if s.eventRetention <= 0 {
+		s.eventRetention = DefaultEventRetention
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -64,16 +70,24 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// Bootstrap makes sure the reserved management app exists.
+// Bootstrap makes sure the reserved management app exists, with every
+// management scope this version knows (a newer version may add one).
 func (s *Service) Bootstrap(ctx context.Context) error {
 	now := s.now().UTC()
 	err := s.store.CreateApp(ctx, store.App{
 		Slug: wire.ManagementApp, Name: "keymint management", Description: "Credentials for the keymint API itself.",
 		Scopes: wire.ManagementScopes, KeyPrefix: wire.ManagementApp, CreatedAt: now, UpdatedAt: now,
-	}, nil)
-	if errors.Is(err, store.ErrExists) {
-		return nil
+	}, nil, nil)
+	if !errors.Is(err, store.ErrExists) {
+		return err
 	}
+	_, err = s.store.UpdateApp(ctx, wire.ManagementApp, func(a *store.App, _ []store.Key) error {
+		if len(store.Outside(wire.ManagementScopes, a.Scopes)) == 0 {
+			return store.ErrNoChange
+		}
+		a.Scopes, a.UpdatedAt = wire.ManagementScopes, now
+		return nil
+	}, nil)
 	return err
 }
 
@@ -172,8 +186,8 @@ func (s *Service) Run(ctx context.Context, flush, maintain time.Duration) {
 	}
 }
 
-// Maintain keeps what keymint holds bounded: it forgets Idempotency-Keys past
-// their retention, drops the rate-limit counts of keys that have gone idle
+// Maintain keeps what keymint holds bounded: it forgets Idempotency-Keys and
+// events past their retention, drops the rate-limit counts of keys that have gone idle
 // (disabled, expired and deleted keys among them), and compacts the store.
 func (s *Service) Maintain(ctx context.Context) {
 	now := s.now()
@@ -181,11 +195,15 @@ func (s *Service) Maintain(ctx context.Context) {
 	if err != nil {
 		s.log.ErrorContext(ctx, "purging idempotency records", "err", err)
 	}
+	events, err := s.store.PurgeEvents(ctx, now.Add(-s.eventRetention))
+	if err != nil {
+		s.log.ErrorContext(ctx, "purging events", "err", err)
+	}
 	kept := s.limits.Sweep(now)
 	if err := s.store.Compact(ctx); err != nil {
 		s.log.ErrorContext(ctx, "compacting the store", "err", err)
 	}
-	s.log.DebugContext(ctx, "maintenance", "idempotency_records_purged", purged, "rate_limited_keys", kept)
+	s.log.DebugContext(ctx, "maintenance", "idempotency_records_purged", purged, "events_purged", events, "rate_limited_keys", kept)
 }
 
 // FlushUsage writes the last_used_at times gathered since the last flush.

@@ -21,39 +21,39 @@ type racingStore struct {
 }
 
 func (r racingStore) deleteFirst(ctx context.Context) {
-	if err := r.Store.DeleteApp(ctx, r.slug, func([]store.Key) error { return nil }); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := r.Store.DeleteApp(ctx, r.slug, func([]store.Key) error { return nil }, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
 		panic(err)
 	}
 }
 
-func (r racingStore) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error) (store.App, error) {
+func (r racingStore) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error, ev *store.Event) (store.App, error) {
 	r.deleteFirst(ctx)
-	return r.Store.UpdateApp(ctx, slug, fn)
+	return r.Store.UpdateApp(ctx, slug, fn, ev)
 }
 
-func (r racingStore) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error) error {
+func (r racingStore) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error, ev *store.Event) error {
 	r.deleteFirst(ctx)
-	return r.Store.DeleteApp(ctx, slug, check)
+	return r.Store.DeleteApp(ctx, slug, check, ev)
 }
 
-func (r racingStore) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error) (store.Key, error) {
+func (r racingStore) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error, ev *store.Event) (store.Key, error) {
 	r.deleteFirst(ctx)
-	return r.Store.UpdateKey(ctx, id, fn)
+	return r.Store.UpdateKey(ctx, id, fn, ev)
 }
 
-func (r racingStore) RevokeKey(ctx context.Context, id string, now time.Time) (store.Key, error) {
+func (r racingStore) RevokeKey(ctx context.Context, id string, now time.Time, ev *store.Event) (store.Key, error) {
 	r.deleteFirst(ctx)
-	return r.Store.RevokeKey(ctx, id, now)
+	return r.Store.RevokeKey(ctx, id, now, ev)
 }
 
-func (r racingStore) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency) (store.Key, error) {
+func (r racingStore) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency, ev *store.Event) (store.Key, error) {
 	r.deleteFirst(ctx)
-	return r.Store.RotateKey(ctx, id, hash, start, now, grace, idem)
+	return r.Store.RotateKey(ctx, id, hash, start, now, grace, idem, ev)
 }
 
-func (r racingStore) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency) error {
+func (r racingStore) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency, ev *store.Event) error {
 	r.deleteFirst(ctx)
-	return r.Store.CreateKey(ctx, k, hash, idem)
+	return r.Store.CreateKey(ctx, k, hash, idem, ev)
 }
 
 // A write whose app or key was deleted after the service checked it is a

@@ -66,32 +66,32 @@ func (c *VerifyCache) invalidate() {
 	c.mu.Unlock()
 }
 
-func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, fn func(*App, []Key) error) (App, error) {
+func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, fn func(*App, []Key) error, ev *Event) (App, error) {
 	defer c.invalidate()
-	return c.Store.UpdateApp(ctx, slug, fn)
+	return c.Store.UpdateApp(ctx, slug, fn, ev)
 }
 
-func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) error) error {
+func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) error, ev *Event) error {
 	defer c.invalidate()
-	return c.Store.DeleteApp(ctx, slug, check)
+	return c.Store.DeleteApp(ctx, slug, check, ev)
 }
 
-func (c *VerifyCache) UpdateKey(ctx context.Context, id string, fn func(*Key) error) (Key, error) {
+func (c *VerifyCache) UpdateKey(ctx context.Context, id string, fn func(*Key) error, ev *Event) (Key, error) {
 	defer c.invalidate()
-	return c.Store.UpdateKey(ctx, id, fn)
+	return c.Store.UpdateKey(ctx, id, fn, ev)
 }
 
-func (c *VerifyCache) RevokeKey(ctx context.Context, id string, now time.Time) (Key, error) {
+func (c *VerifyCache) RevokeKey(ctx context.Context, id string, now time.Time, ev *Event) (Key, error) {
 	defer c.invalidate()
-	return c.Store.RevokeKey(ctx, id, now)
+	return c.Store.RevokeKey(ctx, id, now, ev)
 }
 
-func (c *VerifyCache) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency) (Key, error) {
+func (c *VerifyCache) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency, ev *Event) (Key, error) {
 	defer c.invalidate()
-	return c.Store.RotateKey(ctx, id, hash, start, now, grace, idem)
+	return c.Store.RotateKey(ctx, id, hash, start, now, grace, idem, ev)
 }
 
-func (c *VerifyCache) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time) (Key, error) {
+func (c *VerifyCache) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time, ev *Event) (Key, error) {
 	defer c.invalidate()
-	return c.Store.ReplaceSecret(ctx, id, hash, start, rotatedAt)
+	return c.Store.ReplaceSecret(ctx, id, hash, start, rotatedAt, ev)
 }

@@ -18,6 +18,9 @@ var (
 	ErrRevoked = errors.New("key is revoked")
 	// ErrIdempotencyRace: another request with the same idempotency key won.
 	ErrIdempotencyRace = errors.New("idempotency key used concurrently")
+	// ErrNoChange, returned by an update's fn, ends it with nothing written
+	// (no event either) and no error.
+	ErrNoChange = errors.New("no change")
 	// ErrSecretTaken: a secret with this hash is stored already (for any key).
 	ErrSecretTaken = errors.New("secret already in use")
 	// ErrRotatedSince: ReplaceSecret found the key rotated after the rotation it was to redo.
@@ -107,6 +110,29 @@ type Idempotency struct {
 	CreatedAt time.Time
 }
 
+// Event records one lifecycle change, written in the same transaction as
+// the change: a change is never committed without its event, nor an event
+// without its change. It never holds a secret or a hash.
+type Event struct {
+	ID        int64 // assigned by the store, increasing
+	At        time.Time
+	Actor     string // the acting credential's id, or "root"
+	RequestID string
+	Action    string // e.g. key.rotate
+	App       string
+	KeyID     string
+	Changes   map[string]any // what changed: field -> new value, or {"from", "to"}
+}
+
+// EventFilter selects events for ListEvents, newest first.
+type EventFilter struct {
+	Apps   []string // only these apps' events; nil: every app
+	App    string   // "" for all
+	KeyID  string   // "" for all
+	Before int64    // cursor: events with ids below this; 0 for the newest
+	Limit  int
+}
+
 // KeyFilter selects keys for ListKeys.
 type KeyFilter struct {
 	App    string
@@ -118,35 +144,43 @@ type KeyFilter struct {
 
 // Store is keymint's persistence. Every method is atomic: on error nothing was written.
 type Store interface {
-	CreateApp(ctx context.Context, app App, idem *Idempotency) error
+	// Every write that changes something records ev (if not nil) in the same
+	// transaction; a write that changes nothing (a second revoke) records none.
+
+	CreateApp(ctx context.Context, app App, idem *Idempotency, ev *Event) error
 	GetApp(ctx context.Context, slug string) (App, error)
 	ListApps(ctx context.Context) ([]App, error)
 	// UpdateApp applies fn to the stored app in one transaction and stores
 	// what fn left; fn also gets the app's keys that are not revoked, to refuse
 	// a change that would strand them. An error from fn writes nothing.
-	UpdateApp(ctx context.Context, slug string, fn func(app *App, unrevoked []Key) error) (App, error)
+	UpdateApp(ctx context.Context, slug string, fn func(app *App, unrevoked []Key) error, ev *Event) (App, error)
 	// DeleteApp removes the app with its keys and their secrets, so none of
 	// them verifies again, unless check, given the app's keys that are not
 	// revoked in the same transaction, returns an error.
-	DeleteApp(ctx context.Context, slug string, check func(unrevoked []Key) error) error
+	DeleteApp(ctx context.Context, slug string, check func(unrevoked []Key) error, ev *Event) error
 
-	CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency) error
+	CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency, ev *Event) error
 	GetKey(ctx context.Context, id string) (Key, error)
 	ListKeys(ctx context.Context, f KeyFilter) ([]Key, error)
 	// UpdateKey applies fn to the stored key in one transaction.
-	UpdateKey(ctx context.Context, id string, fn func(*Key) error) (Key, error)
+	UpdateKey(ctx context.Context, id string, fn func(*Key) error, ev *Event) (Key, error)
 	// RevokeKey revokes the key. Revoking twice is not an error.
-	RevokeKey(ctx context.Context, id string, now time.Time) (Key, error)
+	RevokeKey(ctx context.Context, id string, now time.Time, ev *Event) (Key, error)
 	// RotateKey makes hash the key's secret; previous secrets stay valid until
 	// now+grace (at most their own earlier expiry), or stop at once if grace is 0.
 	// A non-nil idem is recorded in the same transaction (ErrIdempotencyRace if taken).
-	RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency) (Key, error)
+	RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency, ev *Event) (Key, error)
 	// ReplaceSecret swaps the key's current secret (the one with no expiry) for
 	// hash, leaving secrets in a grace period as they are: it re-issues the
 	// secret of a create or rotation whose answer was lost. It fails with
 	// ErrRotatedSince unless the key's rotated_at equals rotatedAt (nil: never
 	// rotated), and with ErrRevoked on a revoked key.
-	ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time) (Key, error)
+	ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time, ev *Event) (Key, error)
+
+	// ListEvents lists events newest first.
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// PurgeEvents deletes the events before before, and says how many.
+	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
 
 	// LookupSecret finds the key whose secret hashes to hash: the verify path.
 	LookupSecret(ctx context.Context, hash []byte) (Secret, error)

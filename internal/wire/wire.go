@@ -18,6 +18,7 @@ const (
 	ScopeKeysRead  = "keys:read"
 	ScopeKeysWrite = "keys:write"
 	ScopeVerify    = "verify"
+	ScopeAuditRead = "audit:read"
 
 	// ManagementApp is the reserved app whose keys are management credentials;
 	// their resources, if any, are the app slugs they are confined to.
@@ -25,7 +26,7 @@ const (
 )
 
 // ManagementScopes is every management scope; the root token has them all.
-var ManagementScopes = []string{ScopeAppsRead, ScopeAppsWrite, ScopeKeysRead, ScopeKeysWrite, ScopeVerify}
+var ManagementScopes = []string{ScopeAppsRead, ScopeAppsWrite, ScopeKeysRead, ScopeKeysWrite, ScopeVerify, ScopeAuditRead}
 
 // Verify codes.
 const (
@@ -41,6 +42,10 @@ const (
 
 // Codes lists every verify code.
 var Codes = []string{CodeValid, CodeNotFound, CodeExpired, CodeRevoked, CodeDisabled, CodeInsufficientScope, CodeForbiddenResource, CodeRateLimited}
+
+// RequestIDHeader carries a request's id: echoed when the client sends one,
+// else made up; it is in the request's log line and in its events.
+const RequestIDHeader = "X-Request-Id"
 
 // IdempotencyHeader makes a create safe to retry; ReplayedHeader marks a retry's answer.
 const (
@@ -170,6 +175,23 @@ type VerifyResponse struct {
 	Metadata  map[string]string `json:"metadata,omitempty"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	RateLimit *VerifyRateLimit  `json:"rate_limit,omitempty"`
+}
+
+// Event is one lifecycle change, from the audit trail. It never holds a secret or a hash.
+type Event struct {
+	ID        string         `json:"id"`
+	At        time.Time      `json:"at"`
+	Actor     string         `json:"actor"` // the acting credential's id, or "root"
+	RequestID string         `json:"request_id"`
+	Action    string         `json:"action"`
+	App       string         `json:"app"`
+	KeyID     string         `json:"key_id,omitempty"`
+	Changes   map[string]any `json:"changes"`
+}
+
+type EventList struct {
+	Events     []Event `json:"events"`
+	NextCursor string  `json:"next_cursor,omitempty"`
 }
 
 // Whoami describes the calling credential.

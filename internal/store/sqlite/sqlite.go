@@ -66,6 +66,19 @@ CREATE TABLE IF NOT EXISTS idempotency (
 	created_at   INTEGER NOT NULL,
 	PRIMARY KEY (principal, idem_key)
 );
+CREATE TABLE IF NOT EXISTS events (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	at         INTEGER NOT NULL,
+	actor      TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	app        TEXT NOT NULL,
+	key_id     TEXT NOT NULL,
+	changes    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_app ON events(app, id);
+CREATE INDEX IF NOT EXISTS events_by_key ON events(key_id, id);
+CREATE INDEX IF NOT EXISTS events_by_time ON events(at);
 CREATE TABLE IF NOT EXISTS settings (
 	name  TEXT PRIMARY KEY,
 	value BLOB NOT NULL
@@ -207,11 +220,32 @@ func insertIdempotency(ctx context.Context, tx *sql.Tx, idem *store.Idempotency)
 	return err
 }
 
+// insertEvent records ev (if any) in the write's transaction.
+func insertEvent(ctx context.Context, tx *sql.Tx, ev *store.Event) error {
+	if ev == nil {
+		return nil
+	}
+	changes := ev.Changes
+	if changes == nil {
+		changes = map[string]any{}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (at, actor, request_id, action, app, key_id, changes) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		ev.At.UnixNano(), ev.Actor, ev.RequestID, ev.Action, ev.App, ev.KeyID, mustJSON(changes))
+	if err != nil {
+		return err
+	}
+	ev.ID, err = res.LastInsertId()
+	return err
+}
+
 // ---- apps
 
-func (s *Store) CreateApp(ctx context.Context, a store.App, idem *store.Idempotency) error {
+func (s *Store) CreateApp(ctx context.Context, a store.App, idem *store.Idempotency, ev *store.Event) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, ev); err != nil {
 			return err
 		}
 		rr, rw := rateCols(a.RateLimit)
@@ -294,7 +328,7 @@ func unrevokedKeys(ctx context.Context, tx *sql.Tx, slug string) ([]store.Key, e
 	return collectKeys(rows)
 }
 
-func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error) (store.App, error) {
+func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error, ev *store.Event) (store.App, error) {
 	var a store.App
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -308,15 +342,21 @@ func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, 
 		if err := fn(&a, keys); err != nil {
 			return err
 		}
+		if err := insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
 		rr, rw := rateCols(a.RateLimit)
 		_, err = tx.ExecContext(ctx, `UPDATE apps SET name = ?, description = ?, scopes = ?, rate_requests = ?, rate_window = ?, updated_at = ? WHERE slug = ?`,
 			a.Name, a.Description, mustJSON(a.Scopes), rr, rw, a.UpdatedAt.UnixNano(), slug)
 		return err
 	})
+	if errors.Is(err, store.ErrNoChange) {
+		err = nil
+	}
 	return a, err
 }
 
-func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error) error {
+func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error, ev *store.Event) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE slug = ?`, slug)); err != nil {
 			return err
@@ -328,6 +368,9 @@ func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.K
 		if err := check(keys); err != nil {
 			return err
 		}
+		if err := insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
 		// Keys and their secrets go with the app (ON DELETE CASCADE): once
 		// the rows are gone no secret of the app can verify.
 		_, err = tx.ExecContext(ctx, `DELETE FROM apps WHERE slug = ?`, slug)
@@ -337,9 +380,12 @@ func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.K
 
 // ---- keys
 
-func (s *Store) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency) error {
+func (s *Store) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency, ev *store.Event) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
+			return err
+		}
+		if err := insertEvent(ctx, tx, ev); err != nil {
 			return err
 		}
 		var n int
@@ -439,21 +485,27 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 }
 
 // writeKey loads key id in a write transaction and hands it to fn, which
-// writes what changes; the key as fn left it is returned.
-func (s *Store) writeKey(ctx context.Context, id string, fn func(*sql.Tx, *store.Key) error) (store.Key, error) {
+// writes what changes, then records ev; the key as fn left it is returned.
+func (s *Store) writeKey(ctx context.Context, id string, ev *store.Event, fn func(*sql.Tx, *store.Key) error) (store.Key, error) {
 	var k store.Key
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if k, err = getKey(ctx, tx, id); err != nil {
 			return err
 		}
-		return fn(tx, &k)
+		if err := fn(tx, &k); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, ev)
 	})
+	if errors.Is(err, store.ErrNoChange) {
+		err = nil
+	}
 	return k, err
 }
 
-func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error) (store.Key, error) {
-	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error, ev *store.Event) (store.Key, error) {
+	return s.writeKey(ctx, id, ev, func(tx *sql.Tx, k *store.Key) error {
 		if err := fn(k); err != nil {
 			return err
 		}
@@ -463,10 +515,10 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) er
 	})
 }
 
-func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) (store.Key, error) {
-	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time, ev *store.Event) (store.Key, error) {
+	return s.writeKey(ctx, id, ev, func(tx *sql.Tx, k *store.Key) error {
 		if k.RevokedAt != nil {
-			return nil
+			return store.ErrNoChange // revoked already: not an error, and no event
 		}
 		k.RevokedAt = &now
 		// The secret hashes stay, so verify can answer REVOKED rather than NOT_FOUND.
@@ -475,8 +527,8 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) (store.
 	})
 }
 
-func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency) (store.Key, error) {
-	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency, ev *store.Event) (store.Key, error) {
+	return s.writeKey(ctx, id, ev, func(tx *sql.Tx, k *store.Key) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
 			return err
 		}
@@ -505,8 +557,8 @@ func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start str
 	})
 }
 
-func (s *Store) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time) (store.Key, error) {
-	return s.writeKey(ctx, id, func(tx *sql.Tx, k *store.Key) error {
+func (s *Store) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time, ev *store.Event) (store.Key, error) {
+	return s.writeKey(ctx, id, ev, func(tx *sql.Tx, k *store.Key) error {
 		if k.RevokedAt != nil {
 			return store.ErrRevoked
 		}
@@ -580,6 +632,52 @@ func (s *Store) GetIdempotency(ctx context.Context, principal, key string) (stor
 	}
 	i.CreatedAt = fromNanos(created)
 	return i, err
+}
+
+func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Event, error) {
+	where, args := []string{"1 = 1"}, []any{}
+	if f.Apps != nil {
+		if len(f.Apps) == 0 {
+			return []store.Event{}, nil
+		}
+		where = append(where, "app IN (?"+strings.Repeat(", ?", len(f.Apps)-1)+")")
+		for _, a := range f.Apps {
+			args = append(args, a)
+		}
+	}
+	if f.App != "" {
+		where, args = append(where, "app = ?"), append(args, f.App)
+	}
+	if f.KeyID != "" {
+		where, args = append(where, "key_id = ?"), append(args, f.KeyID)
+	}
+	if f.Before > 0 {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	args = append(args, f.Limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, at, actor, request_id, action, app, key_id, changes FROM events WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY id DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, func(r scanner) (store.Event, error) {
+		var e store.Event
+		var at int64
+		var changes string
+		if err := r.Scan(&e.ID, &at, &e.Actor, &e.RequestID, &e.Action, &e.App, &e.KeyID, &changes); err != nil {
+			return e, err
+		}
+		e.At = fromNanos(at)
+		return e, json.Unmarshal([]byte(changes), &e.Changes)
+	})
+}
+
+func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, before.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {

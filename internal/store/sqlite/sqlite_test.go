@@ -41,7 +41,7 @@ func benchStore(b *testing.B) *sqlite.Store {
 	}
 	b.Cleanup(func() { s.Close() })
 	now := time.Now().UTC()
-	if err := s.CreateApp(context.Background(), store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+	if err := s.CreateApp(context.Background(), store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil, nil); err != nil {
 		b.Fatal(err)
 	}
 	return s
@@ -56,7 +56,7 @@ func BenchmarkLookupSecret(b *testing.B) {
 		hashes[i] = h[:]
 		k := store.Key{ID: fmt.Sprintf("key_%05d", i), App: "acme", Name: "k", Scopes: []string{"read"}, Metadata: map[string]string{"team": "x"},
 			Enabled: true, Start: "acme_x", CreatedAt: now}
-		if err := s.CreateKey(ctx, k, hashes[i], nil); err != nil {
+		if err := s.CreateKey(ctx, k, hashes[i], nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -81,7 +81,7 @@ func BenchmarkCreateKey(b *testing.B) {
 		secret := keyformat.Generate("acme")
 		h := keyformat.Hash(secret)
 		k := store.Key{ID: fmt.Sprintf("key_%08d", i), App: "acme", Name: "k", Scopes: []string{"read"}, Enabled: true, Start: keyformat.Start(secret), CreatedAt: now}
-		if err := s.CreateKey(ctx, k, h[:], nil); err != nil {
+		if err := s.CreateKey(ctx, k, h[:], nil, nil); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -128,7 +128,7 @@ func TestFilesPrivate(t *testing.T) {
 	}
 	defer s.Close()
 	now := time.Now()
-	if err := s.CreateApp(context.Background(), store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+	if err := s.CreateApp(context.Background(), store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
@@ -152,7 +152,7 @@ func TestCompactTruncatesWAL(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	now := time.Now()
-	if err := s.CreateApp(ctx, store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil); err != nil {
+	if err := s.CreateApp(ctx, store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A long read transaction keeps checkpoints from resetting the WAL, as
@@ -174,7 +174,7 @@ func TestCompactTruncatesWAL(t *testing.T) {
 		k := keyformat.Generate("a")
 		h := keyformat.Hash(k)
 		if err := s.CreateKey(ctx, store.Key{ID: fmt.Sprintf("k%05d", i), App: "a", Name: strings.Repeat("n", 200), Scopes: []string{"r"},
-			Resources: []string{}, Metadata: map[string]string{}, Enabled: true, Start: keyformat.Start(k), CreatedAt: now}, h[:], nil); err != nil {
+			Resources: []string{}, Metadata: map[string]string{}, Enabled: true, Start: keyformat.Start(k), CreatedAt: now}, h[:], nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

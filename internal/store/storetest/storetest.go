@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Idempotency":        testIdempotency,
 		"RootToken":          testRootToken,
 		"PurgeIdempotency":   testPurgeIdempotency,
+		"Events":             testEvents,
 		"ConcurrentWrites":   testConcurrentWrites,
 		"RevokeRacesLookups": testRevokeRacesLookups,
 	}
@@ -70,11 +71,11 @@ func testApps(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := app("billing", "read", "write")
 	a.RateLimit = &store.RateLimit{Requests: 10, Window: time.Minute}
-	must(t, s.CreateApp(ctx, a, nil))
-	wantErr(t, s.CreateApp(ctx, a, nil), store.ErrExists)
+	must(t, s.CreateApp(ctx, a, nil, nil))
+	wantErr(t, s.CreateApp(ctx, a, nil, nil), store.ErrExists)
 	other := app("other", "read")
 	other.KeyPrefix = a.KeyPrefix
-	wantErr(t, s.CreateApp(ctx, other, nil), store.ErrExists) // prefixes are unique
+	wantErr(t, s.CreateApp(ctx, other, nil, nil), store.ErrExists) // prefixes are unique
 	got, err := s.GetApp(ctx, "billing")
 	must(t, err)
 	if got.Name != a.Name || !slices.Equal(got.Scopes, a.Scopes) || *got.RateLimit != *a.RateLimit || !got.CreatedAt.Equal(t0) {
@@ -82,7 +83,7 @@ func testApps(t *testing.T, s store.Store) {
 	}
 	_, err = s.GetApp(ctx, "nope")
 	wantErr(t, err, store.ErrNotFound)
-	must(t, s.CreateApp(ctx, app("alpha", "x"), nil))
+	must(t, s.CreateApp(ctx, app("alpha", "x"), nil, nil))
 	apps, err := s.ListApps(ctx)
 	must(t, err)
 	if len(apps) != 2 || apps[0].Slug != "alpha" || apps[1].Slug != "billing" {
@@ -92,35 +93,37 @@ func testApps(t *testing.T, s store.Store) {
 	up, err := s.UpdateApp(ctx, "billing", func(a *store.App, _ []store.Key) error {
 		a.Name, a.RateLimit, a.UpdatedAt = "Renamed", nil, t1
 		return nil
-	})
+	}, nil)
+
 	must(t, err)
 	got, _ = s.GetApp(ctx, "billing")
 	if got.Name != "Renamed" || got.RateLimit != nil || !got.UpdatedAt.Equal(t1) || up.Name != "Renamed" {
 		t.Fatalf("after UpdateApp: %+v", got)
 	}
 	boom := errors.New("boom")
-	_, err = s.UpdateApp(ctx, "billing", func(a *store.App, _ []store.Key) error { a.Name = "half"; return boom })
+	_, err = s.UpdateApp(ctx, "billing", func(a *store.App, _ []store.Key) error { a.Name = "half"; return boom }, nil)
 	wantErr(t, err, boom)
 	if got, _ = s.GetApp(ctx, "billing"); got.Name != "Renamed" {
 		t.Fatalf("a failed update wrote %q", got.Name)
 	}
-	_, err = s.UpdateApp(ctx, "nope", func(*store.App, []store.Key) error { return nil })
+	_, err = s.UpdateApp(ctx, "nope", func(*store.App, []store.Key) error { return nil }, nil)
 	wantErr(t, err, store.ErrNotFound)
 }
 
 // UpdateApp hands fn the keys that are not revoked; an error from fn writes nothing.
 func testUpdateAppNarrowing(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read", "write"), hash("1"), nil))
-	must(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read", "write"), hash("1"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), nil, nil))
 	refuse := errors.New("stranded")
 	var seen []string
 	_, err := s.UpdateApp(ctx, "a", func(a *store.App, unrevoked []store.Key) error {
 		a.Scopes = []string{"read"}
 		seen = keyIDs(unrevoked)
 		return refuse
-	})
+	}, nil)
+
 	wantErr(t, err, refuse)
 	if !slices.Equal(seen, []string{"k1", "k2"}) {
 		t.Fatalf("UpdateApp handed %v, want k1 and k2", seen)
@@ -128,13 +131,14 @@ func testUpdateAppNarrowing(t *testing.T, s store.Store) {
 	if got, _ := s.GetApp(ctx, "a"); len(got.Scopes) != 2 {
 		t.Fatalf("a refused update wrote scopes %v", got.Scopes)
 	}
-	_, err = s.RevokeKey(ctx, "k1", t0)
+	_, err = s.RevokeKey(ctx, "k1", t0, nil)
 	must(t, err)
 	_, err = s.UpdateApp(ctx, "a", func(a *store.App, unrevoked []store.Key) error {
 		seen = keyIDs(unrevoked)
 		a.Scopes = []string{"read"}
 		return nil
-	})
+	}, nil)
+
 	must(t, err)
 	if !slices.Equal(seen, []string{"k2"}) {
 		t.Fatalf("after revoking k1, UpdateApp handed %v", seen)
@@ -151,14 +155,14 @@ func keyIDs(keys []store.Key) []string {
 
 func testDeleteApp(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
 	if _, err := s.LookupSecret(ctx, hash("1")); err != nil {
 		t.Fatal(err)
 	}
 	refuse := errors.New("live keys")
 	var seen []string
-	err := s.DeleteApp(ctx, "a", func(unrevoked []store.Key) error { seen = keyIDs(unrevoked); return refuse })
+	err := s.DeleteApp(ctx, "a", func(unrevoked []store.Key) error { seen = keyIDs(unrevoked); return refuse }, nil)
 	wantErr(t, err, refuse)
 	if !slices.Equal(seen, []string{"k1"}) {
 		t.Fatalf("DeleteApp handed %v, want k1", seen)
@@ -166,25 +170,25 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	if _, err := s.GetApp(ctx, "a"); err != nil {
 		t.Fatal("the refused delete removed the app")
 	}
-	must(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }))
+	must(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }, nil))
 	_, err = s.GetApp(ctx, "a")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.GetKey(ctx, "k1")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.LookupSecret(ctx, hash("1"))
 	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }), store.ErrNotFound)
+	wantErr(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }, nil), store.ErrNotFound)
 }
 
 func testKeys(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read", "write"), nil, nil))
 	k := key("k1", "a", "read")
 	k.Resources, k.Owner = []string{"vault-1"}, "alice"
 	exp := t0.Add(24 * time.Hour)
 	k.ExpiresAt = &exp
-	must(t, s.CreateKey(ctx, k, hash("1"), nil))
-	wantErr(t, s.CreateKey(ctx, key("k2", "missing", "read"), hash("2"), nil), store.ErrNotFound)
+	must(t, s.CreateKey(ctx, k, hash("1"), nil, nil))
+	wantErr(t, s.CreateKey(ctx, key("k2", "missing", "read"), hash("2"), nil, nil), store.ErrNotFound)
 	got, err := s.GetKey(ctx, "k1")
 	must(t, err)
 	if got.Owner != "alice" || !slices.Equal(got.Resources, []string{"vault-1"}) || !got.ExpiresAt.Equal(exp) ||
@@ -199,7 +203,8 @@ func testKeys(t *testing.T, s store.Store) {
 	_, err = s.UpdateApp(ctx, "a", func(a *store.App, _ []store.Key) error {
 		a.RateLimit = &store.RateLimit{Requests: 5, Window: time.Second}
 		return nil
-	})
+	}, nil)
+
 	must(t, err)
 	if sec, _ = s.LookupSecret(ctx, hash("1")); sec.RateLimit == nil || sec.RateLimit.Requests != 5 {
 		t.Fatalf("after the app's rate limit changed, LookupSecret = %+v", sec.RateLimit)
@@ -209,7 +214,8 @@ func testKeys(t *testing.T, s store.Store) {
 	_, err = s.UpdateKey(ctx, "k1", func(k *store.Key) error {
 		k.Name, k.Enabled, k.Metadata = "renamed", false, map[string]string{}
 		return nil
-	})
+	}, nil)
+
 	must(t, err)
 	got, _ = s.GetKey(ctx, "k1")
 	if got.Name != "renamed" || got.Enabled || len(got.Metadata) != 0 || got.Status(t0) != vocab.StatusDisabled {
@@ -225,20 +231,20 @@ func testKeys(t *testing.T, s store.Store) {
 
 func testListKeysFilter(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateApp(ctx, app("b", "read"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateApp(ctx, app("b", "read"), nil, nil))
 	for i := range 5 {
-		must(t, s.CreateKey(ctx, key(fmt.Sprintf("k%d", i), "a", "read"), hash(fmt.Sprint(i)), nil))
+		must(t, s.CreateKey(ctx, key(fmt.Sprintf("k%d", i), "a", "read"), hash(fmt.Sprint(i)), nil, nil))
 	}
-	must(t, s.CreateKey(ctx, key("other", "b", "read"), hash("o"), nil))
-	_, err := s.UpdateKey(ctx, "k1", func(k *store.Key) error { k.Enabled = false; return nil })
+	must(t, s.CreateKey(ctx, key("other", "b", "read"), hash("o"), nil, nil))
+	_, err := s.UpdateKey(ctx, "k1", func(k *store.Key) error { k.Enabled = false; return nil }, nil)
 	must(t, err)
-	_, err = s.RevokeKey(ctx, "k2", t0)
+	_, err = s.RevokeKey(ctx, "k2", t0, nil)
 	must(t, err)
 	exp := t0.Add(time.Minute)
 	k := key("k5", "a", "read")
 	k.ExpiresAt = &exp
-	must(t, s.CreateKey(ctx, k, hash("5"), nil))
+	must(t, s.CreateKey(ctx, k, hash("5"), nil, nil))
 	now := t0.Add(time.Hour)
 	ids := func(f store.KeyFilter) []string {
 		f.App, f.Now = "a", now
@@ -293,17 +299,17 @@ func testListKeysFilter(t *testing.T, s store.Store) {
 
 func testRevokeKey(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
 	if sec, err := s.LookupSecret(ctx, hash("1")); err != nil || sec.Key.Status(t0) != vocab.StatusActive {
 		t.Fatalf("before revoke: %+v %v", sec.Key, err)
 	}
-	k, err := s.RevokeKey(ctx, "k1", t0)
+	k, err := s.RevokeKey(ctx, "k1", t0, nil)
 	must(t, err)
 	if k.Status(t0) != vocab.StatusRevoked {
 		t.Fatalf("status %s", k.Status(t0))
 	}
-	again, err := s.RevokeKey(ctx, "k1", t0.Add(time.Hour))
+	again, err := s.RevokeKey(ctx, "k1", t0.Add(time.Hour), nil)
 	must(t, err)
 	if !again.RevokedAt.Equal(t0) {
 		t.Fatalf("a second revoke moved revoked_at to %v", again.RevokedAt)
@@ -313,20 +319,20 @@ func testRevokeKey(t *testing.T, s store.Store) {
 	if sec.Key.Status(t0) != vocab.StatusRevoked {
 		t.Fatalf("looked-up key status %s", sec.Key.Status(t0))
 	}
-	_, err = s.RotateKey(ctx, "k1", hash("2"), "s", t0, 0, nil)
+	_, err = s.RotateKey(ctx, "k1", hash("2"), "s", t0, 0, nil, nil)
 	wantErr(t, err, store.ErrRevoked)
-	_, err = s.RevokeKey(ctx, "nope", t0)
+	_, err = s.RevokeKey(ctx, "nope", t0, nil)
 	wantErr(t, err, store.ErrNotFound)
 }
 
 func testRotateKey(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
 	if _, err := s.LookupSecret(ctx, hash("1")); err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.RotateKey(ctx, "k1", hash("2"), "new-start", t0, time.Hour, nil)
+	k, err := s.RotateKey(ctx, "k1", hash("2"), "new-start", t0, time.Hour, nil, nil)
 	must(t, err)
 	if k.Start != "new-start" || !k.RotatedAt.Equal(t0) {
 		t.Fatalf("rotated key %+v", k)
@@ -342,14 +348,14 @@ func testRotateKey(t *testing.T, s store.Store) {
 		t.Fatalf("new secret expires %v", cur.ExpiresAt)
 	}
 	// A second rotation with a longer grace does not extend the first secret's.
-	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Minute), 24*time.Hour, nil)
+	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Minute), 24*time.Hour, nil, nil)
 	must(t, err)
 	old, _ = s.LookupSecret(ctx, hash("1"))
 	if !old.ExpiresAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("grace of the first secret moved to %v", old.ExpiresAt)
 	}
 	// Zero grace ends every earlier secret at once.
-	_, err = s.RotateKey(ctx, "k1", hash("4"), "s4", t0.Add(2*time.Minute), 0, nil)
+	_, err = s.RotateKey(ctx, "k1", hash("4"), "s4", t0.Add(2*time.Minute), 0, nil, nil)
 	must(t, err)
 	for _, h := range []string{"1", "2", "3"} {
 		_, err = s.LookupSecret(ctx, hash(h))
@@ -361,8 +367,8 @@ func testRotateKey(t *testing.T, s store.Store) {
 
 func testRecordUse(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
 	t1 := t0.Add(time.Hour)
 	must(t, s.RecordUse(ctx, map[string]time.Time{"k1": t1, "gone": t1}))
 	must(t, s.RecordUse(ctx, map[string]time.Time{"k1": t0})) // older: ignored
@@ -375,7 +381,7 @@ func testRecordUse(t *testing.T, s store.Store) {
 func testIdempotency(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rec := &store.Idempotency{Principal: "root", Key: "idem-1", RequestHash: hash("req"), Kind: "app", ResourceID: "a", CreatedAt: t0}
-	must(t, s.CreateApp(ctx, app("a", "read"), rec))
+	must(t, s.CreateApp(ctx, app("a", "read"), rec, nil))
 	got, err := s.GetIdempotency(ctx, "root", "idem-1")
 	must(t, err)
 	if got.ResourceID != "a" || got.Kind != "app" || string(got.RequestHash) != string(rec.RequestHash) {
@@ -384,13 +390,13 @@ func testIdempotency(t *testing.T, s store.Store) {
 	_, err = s.GetIdempotency(ctx, "someone-else", "idem-1")
 	wantErr(t, err, store.ErrNotFound)
 	// Reusing the idempotency key writes nothing.
-	wantErr(t, s.CreateApp(ctx, app("b", "read"), rec), store.ErrIdempotencyRace)
+	wantErr(t, s.CreateApp(ctx, app("b", "read"), rec, nil), store.ErrIdempotencyRace)
 	_, err = s.GetApp(ctx, "b")
 	wantErr(t, err, store.ErrNotFound)
 	rec2 := &store.Idempotency{Principal: "root", Key: "idem-2", RequestHash: hash("k"), Kind: "key", ResourceID: "k1", CreatedAt: t0}
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), rec2))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), rec2, nil))
 	rec2.ResourceID = "k2"
-	wantErr(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), rec2), store.ErrIdempotencyRace)
+	wantErr(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("2"), rec2, nil), store.ErrIdempotencyRace)
 	_, err = s.GetKey(ctx, "k2")
 	wantErr(t, err, store.ErrNotFound)
 }
@@ -414,7 +420,7 @@ func testRootToken(t *testing.T, s store.Store) {
 
 func testConcurrentWrites(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
 	const n = 40
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
@@ -423,11 +429,11 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("k%02d", i)
-			if err := s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil); err != nil {
+			if err := s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil, nil); err != nil {
 				errs <- err
 				return
 			}
-			if _, err := s.RevokeKey(ctx, id, t0); err != nil {
+			if _, err := s.RevokeKey(ctx, id, t0, nil); err != nil {
 				errs <- err
 			}
 		}()
@@ -448,10 +454,10 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 // once RevokeKey has returned every lookup sees the key revoked.
 func testRevokeRacesLookups(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
 	for i := range 20 {
 		id := fmt.Sprintf("k%02d", i)
-		must(t, s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil))
+		must(t, s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil, nil))
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for range 4 {
@@ -468,7 +474,7 @@ func testRevokeRacesLookups(t *testing.T, s store.Store) {
 				}
 			}()
 		}
-		_, err := s.RevokeKey(ctx, id, t0)
+		_, err := s.RevokeKey(ctx, id, t0, nil)
 		must(t, err)
 		for range 50 {
 			sec, err := s.LookupSecret(ctx, hash(id))
@@ -486,10 +492,10 @@ func testRevokeRacesLookups(t *testing.T, s store.Store) {
 
 func testRotateIdempotency(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
 	rec := &store.Idempotency{Principal: "root", Key: "r1", RequestHash: []byte("h"), Kind: "rotate", ResourceID: "k1", CreatedAt: t0}
-	_, err := s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, rec)
+	_, err := s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, rec, nil)
 	must(t, err)
 	got, err := s.GetIdempotency(ctx, "root", "r1")
 	must(t, err)
@@ -497,7 +503,7 @@ func testRotateIdempotency(t *testing.T, s store.Store) {
 		t.Fatalf("recorded %+v", got)
 	}
 	// A second rotation under the same record fails whole: no new secret.
-	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Second), 0, rec)
+	_, err = s.RotateKey(ctx, "k1", hash("3"), "s3", t0.Add(time.Second), 0, rec, nil)
 	wantErr(t, err, store.ErrIdempotencyRace)
 	if _, err := s.LookupSecret(ctx, hash("3")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused rotation left its secret: %v", err)
@@ -509,10 +515,10 @@ func testRotateIdempotency(t *testing.T, s store.Store) {
 
 func testReplaceSecret(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
 	// Re-issuing a create's secret: the lost one stops, the new one works.
-	k, err := s.ReplaceSecret(ctx, "k1", hash("1b"), "s1b", nil)
+	k, err := s.ReplaceSecret(ctx, "k1", hash("1b"), "s1b", nil, nil)
 	must(t, err)
 	if k.Start != "s1b" || k.RotatedAt != nil {
 		t.Fatalf("after replacing a create's secret: %+v", k)
@@ -520,13 +526,13 @@ func testReplaceSecret(t *testing.T, s store.Store) {
 	if _, err := s.LookupSecret(ctx, hash("1")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the replaced secret still resolves: %v", err)
 	}
-	_, err = s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, nil)
+	_, err = s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, nil, nil)
 	must(t, err)
 	// A create's replay after a rotation would end the rotated secret: refused.
-	_, err = s.ReplaceSecret(ctx, "k1", hash("x"), "sx", nil)
+	_, err = s.ReplaceSecret(ctx, "k1", hash("x"), "sx", nil, nil)
 	wantErr(t, err, store.ErrRotatedSince)
 	// Re-issuing the rotation's secret keeps the pre-rotation secret's grace.
-	k, err = s.ReplaceSecret(ctx, "k1", hash("2b"), "s2b", &t0)
+	k, err = s.ReplaceSecret(ctx, "k1", hash("2b"), "s2b", &t0, nil)
 	must(t, err)
 	if k.Start != "s2b" || !k.RotatedAt.Equal(t0) {
 		t.Fatalf("after replacing a rotation's secret: %+v", k)
@@ -542,23 +548,23 @@ func testReplaceSecret(t *testing.T, s store.Store) {
 	if cur, err := s.LookupSecret(ctx, hash("2b")); err != nil || cur.ExpiresAt != nil {
 		t.Fatalf("re-issued secret: %+v %v", cur, err)
 	}
-	_, err = s.ReplaceSecret(ctx, "k1", hash("y"), "sy", new(t0.Add(time.Second)))
+	_, err = s.ReplaceSecret(ctx, "k1", hash("y"), "sy", new(t0.Add(time.Second)), nil)
 	wantErr(t, err, store.ErrRotatedSince)
-	_, err = s.RevokeKey(ctx, "k1", t0)
+	_, err = s.RevokeKey(ctx, "k1", t0, nil)
 	must(t, err)
-	_, err = s.ReplaceSecret(ctx, "k1", hash("z"), "sz", &t0)
+	_, err = s.ReplaceSecret(ctx, "k1", hash("z"), "sz", &t0, nil)
 	wantErr(t, err, store.ErrRevoked)
-	_, err = s.ReplaceSecret(ctx, "nope", hash("w"), "sw", nil)
+	_, err = s.ReplaceSecret(ctx, "nope", hash("w"), "sw", nil, nil)
 	wantErr(t, err, store.ErrNotFound)
 }
 
 func testPurgeIdempotency(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
 	for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(2 * time.Hour)} {
 		k := key(fmt.Sprintf("k%d", i), "a", "read")
 		must(t, s.CreateKey(ctx, k, hash(fmt.Sprint(i)), &store.Idempotency{Principal: "root", Key: fmt.Sprint(i),
-			RequestHash: []byte("h"), Kind: "key", ResourceID: k.ID, CreatedAt: at}))
+			RequestHash: []byte("h"), Kind: "key", ResourceID: k.ID, CreatedAt: at}, nil))
 	}
 	n, err := s.PurgeIdempotency(ctx, t0.Add(time.Hour))
 	must(t, err)
@@ -583,15 +589,15 @@ func testPurgeIdempotency(t *testing.T, s store.Store) {
 // the same key's earlier secret, fails whole.
 func testSecretTaken(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	must(t, s.CreateApp(ctx, app("a", "read"), nil))
-	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil))
-	wantErr(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("1"), nil), store.ErrSecretTaken)
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, nil))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, nil))
+	wantErr(t, s.CreateKey(ctx, key("k2", "a", "read"), hash("1"), nil, nil), store.ErrSecretTaken)
 	if _, err := s.GetKey(ctx, "k2"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused create left its key: %v", err)
 	}
-	_, err := s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, nil)
+	_, err := s.RotateKey(ctx, "k1", hash("2"), "s2", t0, time.Hour, nil, nil)
 	must(t, err)
-	_, err = s.RotateKey(ctx, "k1", hash("1"), "s1", t0.Add(time.Minute), 0, nil)
+	_, err = s.RotateKey(ctx, "k1", hash("1"), "s1", t0.Add(time.Minute), 0, nil, nil)
 	wantErr(t, err, store.ErrSecretTaken)
 	old, err := s.LookupSecret(ctx, hash("1"))
 	must(t, err)
@@ -600,5 +606,73 @@ func testSecretTaken(t *testing.T, s store.Store) {
 	}
 	if cur, err := s.LookupSecret(ctx, hash("2")); err != nil || cur.ExpiresAt != nil {
 		t.Fatalf("a refused rotation touched the current secret: %+v %v", cur, err)
+	}
+}
+
+func ev(action, app, keyID string, at time.Time) *store.Event {
+	return &store.Event{At: at, Actor: "root", RequestID: "req-" + action, Action: action, App: app, KeyID: keyID,
+		Changes: map[string]any{"name": "x"}}
+}
+
+// A write records its event in its own transaction: a write that fails, or
+// changes nothing, records none.
+func testEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	actions := func(f store.EventFilter) []string {
+		t.Helper()
+		if f.Limit == 0 {
+			f.Limit = 100
+		}
+		evs, err := s.ListEvents(ctx, f)
+		must(t, err)
+		var out []string
+		for _, e := range evs {
+			out = append(out, e.Action)
+		}
+		return out
+	}
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, ev("app.create", "a", "", t0)))
+	must(t, s.CreateApp(ctx, app("b", "read"), nil, ev("app.create", "b", "", t0)))
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, ev("key.create", "a", "k1", t0)))
+	// Failures and non-changes record nothing.
+	wantErr(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("9"), nil, ev("key.create", "a", "k1", t0)), store.ErrExists)
+	boom := errors.New("boom")
+	_, err := s.UpdateKey(ctx, "k1", func(*store.Key) error { return boom }, ev("key.update", "a", "k1", t0))
+	wantErr(t, err, boom)
+	_, err = s.UpdateKey(ctx, "k1", func(*store.Key) error { return store.ErrNoChange }, ev("key.update", "a", "k1", t0))
+	must(t, err)
+	_, err = s.UpdateApp(ctx, "a", func(*store.App, []store.Key) error { return boom }, ev("app.update", "a", "", t0))
+	wantErr(t, err, boom)
+	_, err = s.RevokeKey(ctx, "k1", t0, ev("key.revoke", "a", "k1", t0))
+	must(t, err)
+	_, err = s.RevokeKey(ctx, "k1", t0, ev("key.revoke", "a", "k1", t0)) // revoked already
+	must(t, err)
+	_, err = s.RotateKey(ctx, "k1", hash("2"), "s", t0, 0, nil, ev("key.rotate", "a", "k1", t0))
+	wantErr(t, err, store.ErrRevoked)
+	if got := actions(store.EventFilter{}); !slices.Equal(got, []string{"key.revoke", "key.create", "app.create", "app.create"}) {
+		t.Fatalf("events, newest first: %v", got)
+	}
+	if got := actions(store.EventFilter{KeyID: "k1"}); !slices.Equal(got, []string{"key.revoke", "key.create"}) {
+		t.Fatalf("k1's events: %v", got)
+	}
+	if got := actions(store.EventFilter{Apps: []string{"b"}}); !slices.Equal(got, []string{"app.create"}) {
+		t.Fatalf("b's events: %v", got)
+	}
+	if got := actions(store.EventFilter{Apps: []string{}}); len(got) != 0 {
+		t.Fatalf("no apps, yet events: %v", got)
+	}
+	evs, err := s.ListEvents(ctx, store.EventFilter{Limit: 2})
+	must(t, err)
+	if len(evs) != 2 || evs[0].ID <= evs[1].ID || evs[0].RequestID != "req-key.revoke" || evs[0].Changes["name"] != "x" || !evs[0].At.Equal(t0) {
+		t.Fatalf("first page %+v", evs)
+	}
+	if got := actions(store.EventFilter{Before: evs[1].ID}); !slices.Equal(got, []string{"app.create", "app.create"}) {
+		t.Fatalf("the page after: %v", got)
+	}
+	must(t, s.CreateApp(ctx, app("c", "read"), nil, ev("app.create", "c", "", t0.Add(time.Hour))))
+	n, err := s.PurgeEvents(ctx, t0.Add(time.Minute))
+	must(t, err)
+	if got := actions(store.EventFilter{}); n != 4 || !slices.Equal(got, []string{"app.create"}) {
+		t.Fatalf("after purging %d: %v", n, got)
 	}
 }

@@ -1,0 +1,102 @@
+package service
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// Audit actions, one per kind of lifecycle change.
+const (
+	ActionAppCreate      = "app.create"
+	ActionAppUpdate      = "app.update"
+	ActionAppDelete      = "app.delete"
+	ActionKeyCreate      = "key.create"
+	ActionCredentialMint = "credential.mint" // a key of the management app
+	ActionKeyUpdate      = "key.update"
+	ActionKeyEnable      = "key.enable"
+	ActionKeyDisable     = "key.disable"
+	ActionKeyRotate      = "key.rotate"
+	ActionKeyRevoke      = "key.revoke"
+	ActionSecretReissue  = "key.secret_reissue" // an idempotent retry's new secret
+)
+
+// DefaultEventRetention is how long events are kept by default.
+const DefaultEventRetention = 90 * 24 * time.Hour
+
+type requestIDKey struct{}
+
+// WithRequestID gives ctx the id of the request it serves, for its events.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// event starts the record of a change the caller is making.
+func (s *Service) event(ctx context.Context, p *Principal, action, app, keyID string, at time.Time, changes map[string]any) *store.Event {
+	return &store.Event{At: at, Actor: p.ID, RequestID: requestID(ctx), Action: action, App: app, KeyID: keyID, Changes: changes}
+}
+
+// change is a field's move from one value to another, as events record it.
+func change(from, to any) map[string]any { return map[string]any{"from": from, "to": to} }
+
+// EventQuery is an events request's query, as sent.
+type EventQuery struct {
+	App, Key, Limit, Cursor string
+}
+
+// ListEvents lists lifecycle events, newest first: a confined credential
+// sees its apps' events only (not those of management credentials).
+func (s *Service) ListEvents(ctx context.Context, p *Principal, q EventQuery) (wire.EventList, error) {
+	out := wire.EventList{Events: []wire.Event{}}
+	if err := Require(p, wire.ScopeAuditRead); err != nil {
+		return out, err
+	}
+	f := store.EventFilter{App: q.App, KeyID: q.Key, Limit: vocab.DefaultPageSize}
+	if len(p.ConfineTo) > 0 {
+		f.Apps = p.ConfineTo
+	}
+	if q.Limit != "" {
+		n, err := strconv.Atoi(q.Limit)
+		if err != nil || n < 1 || n > vocab.MaxPageSize {
+			return out, Errorf(BadRequest, "invalid_query", "limit must be a number from 1 to %d, got %q", vocab.MaxPageSize, q.Limit)
+		}
+		f.Limit = n
+	}
+	if q.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		id, perr := strconv.ParseInt(string(b), 10, 64)
+		if err != nil || perr != nil || id <= 0 {
+			return out, Errorf(BadRequest, "invalid_query", "cursor is not one this server gave out; pass next_cursor back unchanged")
+		}
+		f.Before = id
+	}
+	want := f.Limit
+	f.Limit++
+	evs, err := s.store.ListEvents(ctx, f)
+	if err != nil {
+		return out, err
+	}
+	if len(evs) > want {
+		evs = evs[:want]
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(evs[want-1].ID, 10)))
+	}
+	for _, e := range evs {
+		changes := e.Changes
+		if changes == nil {
+			changes = map[string]any{}
+		}
+		out.Events = append(out.Events, wire.Event{ID: strconv.FormatInt(e.ID, 10), At: e.At, Actor: e.Actor, RequestID: e.RequestID,
+			Action: e.Action, App: e.App, KeyID: e.KeyID, Changes: changes})
+	}
+	return out, nil
+}
