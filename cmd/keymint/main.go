@@ -20,6 +20,7 @@ import (
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
@@ -160,6 +161,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	retentionFlag := fs.String("idempotency-retention", envOr(c.getenv, "KEYMINT_IDEMPOTENCY_RETENTION", service.DefaultIdempotencyRetention.String()), "how long an Idempotency-Key is remembered; a retry after it is a new request (env KEYMINT_IDEMPOTENCY_RETENTION)")
 	eventRetentionFlag := fs.String("event-retention", envOr(c.getenv, "KEYMINT_EVENT_RETENTION", service.DefaultEventRetention.String()), "how long audit events are kept (env KEYMINT_EVENT_RETENTION)")
 	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (SQLite only; 0 disables); writes empty it, so it never serves a stale verdict")
+	metricsAddr := fs.String("metrics-addr", envOr(c.getenv, "KEYMINT_METRICS_ADDR", ""), "serve Prometheus metrics at http://<addr>/metrics, e.g. 127.0.0.1:9090; off by default (env KEYMINT_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", envOr(c.getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -194,6 +196,9 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err := checkDebugAddr(*debugAddr); err != nil {
 		return err
 	}
+	if _, _, err := net.SplitHostPort(*metricsAddr); *metricsAddr != "" && err != nil {
+		return usageErrorf("serve: --metrics-addr (or KEYMINT_METRICS_ADDR) %q is not host:port, e.g. 127.0.0.1:9090", *metricsAddr)
+	}
 	rootFromEnv := c.getenv("KEYMINT_ROOT_TOKEN")
 	if rootFromEnv != "" && len(rootFromEnv) < minRootTokenLen {
 		return usageErrorf("serve: KEYMINT_ROOT_TOKEN must be at least %d characters (it opens everything); generate one with: openssl rand -base64 32", minRootTokenLen)
@@ -216,14 +221,22 @@ func serve(ctx context.Context, args []string, c cli) error {
 		return err
 	}
 	defer ln.Close()
-	var dbg net.Listener
+	var dbg, metricsLn net.Listener
 	if *debugAddr != "" {
 		if dbg, err = net.Listen("tcp", *debugAddr); err != nil {
 			return fmt.Errorf("--debug-addr: %w", err)
 		}
 		defer dbg.Close()
 	}
-	st, err := openStore(ctx, *db, *cacheSize)
+	var m *metrics.Metrics
+	if *metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", *metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer metricsLn.Close()
+		m = metrics.New()
+	}
+	st, err := openStore(ctx, *db, *cacheSize, m)
 	if err != nil {
 		return err
 	}
@@ -241,11 +254,19 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention, EventRetention: eventRetention})
+	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention, EventRetention: eventRetention, Metrics: m})
 	if err := svc.Bootstrap(ctx); err != nil {
 		return err
 	}
-	srv := api.New(svc, log)
+	srv := api.New(svc, log, m)
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(metricsLn) }()
+		defer ms.Close()
+		log.Info("metrics listener", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
 	if dbg != nil {
 		// Profiling only, on loopback. It carries no keymint data.
 		ds := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
@@ -369,7 +390,7 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 	if err := checkNewFile("--root-token-file", *tokenFile, true); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db, 0)
+	st, err := openStore(ctx, *db, 0, nil)
 	if err != nil {
 		return err
 	}
@@ -395,18 +416,28 @@ func parseDB(dsn string) (string, error) {
 	return rest, nil
 }
 
-func openStore(ctx context.Context, dsn string, cacheSize int) (store.Store, error) {
+// openStore opens the database behind the verify cache (cacheSize > 0) and,
+// with metrics, instrumented.
+func openStore(ctx context.Context, dsn string, cacheSize int, m *metrics.Metrics) (store.Store, error) {
 	path, err := parseDB(dsn)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, path)
+	sq, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
+	var st store.Store = sq
 	if cacheSize > 0 {
 		// Sound because sqlite.Open admits one server per file: every write passes here.
-		return store.NewVerifyCache(st, cacheSize), nil
+		cache := store.NewVerifyCache(sq, cacheSize)
+		if m != nil {
+			cache.OnLookup = m.CacheLookup
+		}
+		st = cache
+	}
+	if m != nil {
+		st = store.NewInstrumented(st, m.StoreOp)
 	}
 	return st, nil
 }

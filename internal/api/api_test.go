@@ -727,7 +727,7 @@ func TestHTTPEdges(t *testing.T) {
 func TestSecretInPathNotEchoedOrLogged(t *testing.T) {
 	var logs strings.Builder
 	e := newEnv(t)
-	e.srv = api.New(e.svc, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)))
+	e.srv = api.New(e.svc, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), e.metrics)
 	hs := httptest.NewServer(e.srv)
 	defer hs.Close()
 	e.http = hs

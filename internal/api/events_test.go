@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,46 @@ func TestAuditTrailConfinementAndRetention(t *testing.T) {
 	e.svc.Maintain(context.Background())
 	if l := e.events(rootToken, "?limit=1000"); len(l.Events) != 1 || before < 5 {
 		t.Fatalf("after the retention: %d events (before: %d)", len(l.Events), before)
+	}
+}
+
+// /metrics counts verifies by app and code, among the rest.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	revoked := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	e.must(204, "DELETE", "/v1/keys/"+revoked.Key.ID, nil, nil)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.wantCode(k.Secret, []string{"write"}, "", wire.CodeInsufficientScope)
+	e.wantCode(revoked.Secret, nil, "", wire.CodeRevoked)
+	e.wantCode("nope", nil, "", wire.CodeNotFound)
+	e.do("wrong-token", "GET", "/v1/apps", nil)
+	body := `{"name":"r","scopes":["read"]}`
+	e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, "m-1")
+	e.do(rootToken, "POST", "/v1/apps/acme/keys", body, wire.IdempotencyHeader, "m-1")
+
+	rec := httptest.NewRecorder()
+	e.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text := rec.Body.String()
+	for _, want := range []string{
+		`keymint_verifications_total{app="acme",code="VALID"} 2`,
+		`keymint_verifications_total{app="acme",code="INSUFFICIENT_SCOPE"} 1`,
+		`keymint_verifications_total{app="acme",code="REVOKED"} 1`,
+		`keymint_verifications_total{app="",code="NOT_FOUND"} 1`,
+		`keymint_http_request_duration_seconds_count{route="POST /v1/verify",status="200"} 5`,
+		`keymint_authentication_failures_total 1`,
+		`keymint_idempotent_replays_total{kind="key"} 1`,
+		`keymint_verify_cache_lookups_total{result="hit"}`,
+		`keymint_store_operation_duration_seconds_count{op="create_key"}`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(text, k.Secret[16:]) || strings.Contains(text, k.Key.ID) {
+		t.Fatal("/metrics names a key or holds a secret")
 	}
 }

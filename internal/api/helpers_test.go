@@ -14,6 +14,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
@@ -23,13 +24,14 @@ import (
 const rootToken = "test-root-token"
 
 type env struct {
-	t      testing.TB
-	store  store.Store
-	svc    *service.Service
-	srv    *api.Server
-	http   *httptest.Server
-	clock  *clock.Fake
-	dbPath string
+	t       testing.TB
+	store   store.Store
+	metrics *metrics.Metrics
+	svc     *service.Service
+	srv     *api.Server
+	http    *httptest.Server
+	clock   *clock.Fake
+	dbPath  string
 }
 
 func newEnv(t testing.TB) *env {
@@ -42,14 +44,19 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { st.Close() })
 	c := clock.NewFake(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
 	// As keymint serve runs SQLite: behind the verify cache.
-	svc := service.New(service.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(rootToken), Now: c.Now})
+	// As keymint serve runs SQLite with --metrics-addr: behind the verify
+	// cache, instrumented.
+	m := metrics.New()
+	cache := store.NewVerifyCache(st, 100000)
+	cache.OnLookup = m.CacheLookup
+	svc := service.New(service.Config{Store: store.NewInstrumented(cache, m.StoreOp), RootTokenHash: keyformat.Hash(rootToken), Now: c.Now, Metrics: m})
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(svc, nil)
+	srv := api.New(svc, nil, m)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &env{t: t, store: st, svc: svc, srv: srv, http: hs, clock: c, dbPath: dbPath}
+	return &env{t: t, store: st, metrics: m, svc: svc, srv: srv, http: hs, clock: c, dbPath: dbPath}
 }
 
 type response struct {

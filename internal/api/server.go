@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
@@ -23,17 +24,20 @@ import (
 type Server struct {
 	svc     *service.Service
 	log     *slog.Logger
+	metrics *metrics.Metrics
 	handler http.Handler
 }
 
-// New returns the HTTP API for svc; logger gets a line per request (nil: none).
-func New(svc *service.Service, logger *slog.Logger) *Server {
-	s := &Server{svc: svc, log: logger}
+// New returns the HTTP API for svc; logger gets a line per request (nil:
+// none), m the request durations (nil: metrics off).
+func New(svc *service.Service, logger *slog.Logger, m *metrics.Metrics) *Server {
+	s := &Server{svc: svc, log: logger, metrics: m}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		routed(r)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	for _, rt := range s.routes() {
@@ -110,8 +114,17 @@ func (s *Server) routes() []Route {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// requestLog is filled in as a request is served, for its log line.
-type requestLog struct{ caller string }
+// requestLog is filled in as a request is served, for its log line and metrics.
+type requestLog struct{ caller, route string }
+
+// routed notes the route pattern that serves r ("" stays "unmatched").
+func routed(r *http.Request) *requestLog {
+	l, _ := r.Context().Value(requestLogKey{}).(*requestLog)
+	if l != nil {
+		l.route = r.Pattern
+	}
+	return l
+}
 
 // requestID is the client's X-Request-Id if it is a sensible one (printable
 // ASCII, at most 128 characters, not key-like), else a new one.
@@ -134,9 +147,10 @@ type requestLogKey struct{}
 // authenticated resolves the bearer token to a principal and calls h.
 func (s *Server) authenticated(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := routed(r)
 		p, err := s.svc.Authenticate(r.Context(), bearerToken(r))
 		if err == nil {
-			if l, ok := r.Context().Value(requestLogKey{}).(*requestLog); ok {
+			if l != nil {
 				l.caller = p.ID
 			}
 			err = h(w, r, p)
@@ -180,9 +194,17 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		w.Header().Set(wire.RequestIDHeader, id)
 		ctx := service.WithRequestID(context.WithValue(r.Context(), requestLogKey{}, info), id)
 		next.ServeHTTP(rec, r.WithContext(ctx))
+		took := time.Since(start)
+		if s.metrics != nil {
+			route := info.route
+			if route == "" {
+				route = "unmatched"
+			}
+			s.metrics.Request(route, rec.status, took)
+		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("method", r.Method), slog.String("path", logPath),
-			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+			slog.Int("status", rec.status), slog.Duration("duration", took),
 			slog.String("caller", info.caller), slog.String("request_id", id))
 	})
 }

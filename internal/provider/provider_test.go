@@ -118,7 +118,7 @@ func newTestServer(t *testing.T) *testServer {
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(svc, nil)
+	srv := api.New(svc, nil, nil)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		srv.ServeHTTP(w, r)
 		ts.mu.Lock()

@@ -76,6 +76,7 @@ func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateAp
 	if err != nil {
 		return app, false, err
 	}
+	s.metrics.Replayed("app")
 	return appJSON(a), true, nil
 }
 

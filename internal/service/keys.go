@@ -233,6 +233,7 @@ func (s *Service) reissue(ctx context.Context, p *Principal, app string, sec sec
 	case err != nil:
 		return wire.KeyWithSecret{}, storeError(err, "key", id)
 	}
+	s.metrics.Replayed(map[string]string{"created": "key", "rotated": "rotate"}[did])
 	return wire.KeyWithSecret{Key: keyJSON(k, s.now()), Secret: sec.value}, nil
 }
 

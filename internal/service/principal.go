@@ -90,6 +90,15 @@ var errUnauthenticated = Errorf(Unauthenticated, "unauthenticated",
 
 // Authenticate resolves a bearer token to its principal.
 func (s *Service) Authenticate(ctx context.Context, token string) (*Principal, error) {
+	p, err := s.authenticate(ctx, token)
+	var e *Error
+	if errors.As(err, &e) && e.Kind == Unauthenticated {
+		s.metrics.AuthFailed()
+	}
+	return p, err
+}
+
+func (s *Service) authenticate(ctx context.Context, token string) (*Principal, error) {
 	if token == "" {
 		return nil, Errorf(Unauthenticated, "unauthenticated", "send a management token as 'Authorization: Bearer <token>'")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/ratelimit"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -33,6 +34,8 @@ type Config struct {
 	IdempotencyRetention time.Duration
 	// EventRetention is how long audit events are kept (DefaultEventRetention if zero).
 	EventRetention time.Duration
+	// Metrics, if not nil, counts verdicts, replays and authentication failures.
+	Metrics *metrics.Metrics
 }
 
 // DefaultIdempotencyRetention is how long Idempotency-Keys are remembered by default.
@@ -48,6 +51,7 @@ type Service struct {
 	usage    usage
 	// idemRetention, eventRetention: see Config.
 	idemRetention, eventRetention time.Duration
+	metrics                       *metrics.Metrics
 }
 
 // New returns a Service over cfg.Store. Call Bootstrap once before serving.
@@ -56,6 +60,7 @@ func New(cfg Config) *Service {
 	if s.idemRetention <= 0 {
 		s.idemRetention = DefaultIdempotencyRetention
 	}
+	s.metrics = cfg.Metrics
 	s.eventRetention = cfg.EventRetention
 	if s.eventRetention <= 0 {
 		s.eventRetention = DefaultEventRetention

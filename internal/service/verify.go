@@ -21,6 +21,14 @@ func (s *Service) Verify(ctx context.Context, p *Principal, req *wire.VerifyRequ
 	if err := Require(p, wire.ScopeVerify); err != nil {
 		return nil, err
 	}
+	res, err := s.judge(ctx, p, req)
+	if err == nil {
+		s.metrics.Verified(res.App, res.Code)
+	}
+	return res, err
+}
+
+func (s *Service) judge(ctx context.Context, p *Principal, req *wire.VerifyRequest) (*wire.VerifyResponse, error) {
 	// A malformed key or a bad checksum never reaches the store; a missing or
 	// empty key is a verdict (NOT_FOUND), as any key that is not one.
 	if _, err := keyformat.Parse(req.Key); err != nil {

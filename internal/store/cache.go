@@ -23,6 +23,8 @@ import (
 type VerifyCache struct {
 	Store
 	max int
+	// OnLookup, if set, hears whether each lookup was answered from memory.
+	OnLookup func(hit bool)
 
 	mu      sync.RWMutex
 	gen     uint64
@@ -43,6 +45,9 @@ func (c *VerifyCache) LookupSecret(ctx context.Context, hash []byte) (Secret, er
 	sec, ok := c.entries[k]
 	gen := c.gen
 	c.mu.RUnlock()
+	if c.OnLookup != nil {
+		c.OnLookup(ok)
+	}
 	if ok {
 		return sec, nil
 	}

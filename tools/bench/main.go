@@ -52,7 +52,8 @@ func run(ctx context.Context) error {
 	start := time.Now()
 	r := &report{Cores: runtime.NumCPU(), Runs: *runs, Started: start.UTC(), GoVersion: runtime.Version(),
 		Command: strings.TrimSpace("make bench " + strings.Join(os.Args[1:], " ")),
-		Verify:  map[int][]loadResult{}, Floor: map[int][]loadResult{}}
+		Verify:  map[int][]loadResult{}, Floor: map[int][]loadResult{},
+		MetricsOn: map[int][]loadResult{}, MetricsOff: map[int][]loadResult{}}
 	if out, err := exec.Command("terraform", "version").Output(); err == nil {
 		r.Terraform = strings.SplitN(string(out), "\n", 2)[0]
 	}

@@ -42,6 +42,8 @@ type report struct {
 	Command     string
 	Verify      map[int][]loadResult
 	Floor       map[int][]loadResult
+	MetricsOn   map[int][]loadResult
+	MetricsOff  map[int][]loadResult
 	CreateAPI   throughput
 	RotateAPI   throughput
 	CreateStore throughput
@@ -138,6 +140,32 @@ func (r *report) markdown() string {
 		w("%s", t)
 	}
 	w("")
+	if len(r.MetricsOn) > 0 {
+		w("## Verify with metrics on and off")
+		w("")
+		w("The same load against `keymint serve` with `--metrics-addr` (Prometheus: a counter by app and code per verify, a duration histogram per request, cache and store instrumentation) and without, the two servers alternating on the same database run by run.")
+		w("")
+		w("| connections | metrics | requests/s | p99 |")
+		w("|---:|---|---:|---:|")
+		rps := func(l loadResult) float64 { return l.PerSec }
+		p99 := func(l loadResult) float64 { return ms(l.P99) }
+		var targets []string
+		for _, conns := range []int{16, 64} {
+			off, on := r.MetricsOff[conns], r.MetricsOn[conns]
+			w("| %d | off | %s | %s |", conns, pick(off, rps).format("", 0), pick(off, p99).format(" ms", 2))
+			w("| %d | on | %s | %s |", conns, pick(on, rps).format("", 0), pick(on, p99).format(" ms", 2))
+			cost := 1 - pick(on, rps).med/pick(off, rps).med
+			w("| %d | **cost of metrics** | **%.1f%%** | %.2f× |", conns, 100*cost, pick(on, p99).med/pick(off, p99).med)
+			targets = append(targets, fmt.Sprintf("- %d connections: metrics cost %.1f%% of throughput (target ≤ 5%%: %s)", conns, 100*cost, verdict(cost <= 0.05)))
+		}
+		w("")
+		w("Targets:")
+		w("")
+		for _, t := range targets {
+			w("%s", t)
+		}
+		w("")
+	}
 	w("## Create and rotate")
 	w("")
 	w("| operation | keys | concurrency | keys/s |")

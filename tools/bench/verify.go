@@ -144,8 +144,48 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 			r.Floor[conns] = append(r.Floor[conns], fl)
 		}
 	}
-	_, r.PeakRSS, err = srv.memory()
-	return err
+	if _, r.PeakRSS, err = srv.memory(); err != nil {
+		return err
+	}
+	srv.stop()
+	return benchMetricsCost(work, cred.Secret, reqs, r)
+}
+
+// benchMetricsCost measures verify with --metrics-addr against without,
+// alternating the two servers on the same database run by run, so that both
+// see the same machine.
+func benchMetricsCost(work, token string, reqs []request, r *report) error {
+	for run := range *runs {
+		for _, on := range []bool{false, true} {
+			args := []string{"serve", "--db", "sqlite:" + filepath.Join(work, "verify.db")}
+			if on {
+				addr, err := freeAddr()
+				if err != nil {
+					return err
+				}
+				args = append(args, "--metrics-addr", addr)
+			}
+			srv, err := startServer(work, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken, "KEYMINT_LOG_FORMAT=json"}, args...)
+			if err != nil {
+				return err
+			}
+			for _, conns := range []int{16, 64} {
+				logf("verify load, metrics %v: %d connections, run %d/%d", on, conns, run+1, *runs)
+				res := load(srv.url(), token, reqs, conns, *duration, *maxRequests)
+				if res.Errors > 0 {
+					srv.stop()
+					return fmt.Errorf("%d errors from keymint (metrics %v)", res.Errors, on)
+				}
+				if on {
+					r.MetricsOn[conns] = append(r.MetricsOn[conns], res)
+				} else {
+					r.MetricsOff[conns] = append(r.MetricsOff[conns], res)
+				}
+			}
+			srv.stop()
+		}
+	}
+	return nil
 }
 
 func freeAddr() (string, error) {

@@ -1,0 +1,108 @@
+// Package metrics is keymint's Prometheus instrumentation. A nil *Metrics
+// records nothing and costs a nil check: metrics are off unless keymint
+// serve is given --metrics-addr.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds keymint's collectors in a registry of its own.
+type Metrics struct {
+	registry      *prometheus.Registry
+	verifications *prometheus.CounterVec
+	requests      *prometheus.HistogramVec
+	cache         *prometheus.CounterVec
+	storeOps      *prometheus.HistogramVec
+	replays       *prometheus.CounterVec
+	authFailures  prometheus.Counter
+	cacheHit      prometheus.Counter
+	cacheMiss     prometheus.Counter
+}
+
+// New registers keymint's collectors, with Go's and the process's.
+func New() *Metrics {
+	m := &Metrics{registry: prometheus.NewRegistry()}
+	m.verifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keymint_verifications_total", Help: "Verifies answered, by the key's app (empty when unknown) and verdict code.",
+	}, []string{"app", "code"})
+	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "keymint_http_request_duration_seconds", Help: "HTTP requests, by route pattern and status.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"route", "status"})
+	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keymint_verify_cache_lookups_total", Help: "Verify-path secret lookups, by whether the verify cache answered (hit) or the store did (miss).",
+	}, []string{"result"})
+	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
+	m.storeOps = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "keymint_store_operation_duration_seconds", Help: "Store operations, by operation.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	}, []string{"op"})
+	m.replays = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keymint_idempotent_replays_total", Help: "Requests answered as the replay of an earlier one with the same Idempotency-Key, by kind (app, key, rotate).",
+	}, []string{"kind"})
+	m.authFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keymint_authentication_failures_total", Help: "Requests refused for a missing, unknown, revoked, expired or disabled token.",
+	})
+	m.registry.MustRegister(m.verifications, m.requests, m.cache, m.storeOps, m.replays, m.authFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Verified counts one verify verdict.
+func (m *Metrics) Verified(app, code string) {
+	if m != nil {
+		m.verifications.WithLabelValues(app, code).Inc()
+	}
+}
+
+// Request observes one HTTP request.
+func (m *Metrics) Request(route string, status int, d time.Duration) {
+	if m != nil {
+		m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+	}
+}
+
+// CacheLookup counts a verify-cache hit or miss.
+func (m *Metrics) CacheLookup(hit bool) {
+	if m == nil {
+		return
+	}
+	if hit {
+		m.cacheHit.Inc()
+	} else {
+		m.cacheMiss.Inc()
+	}
+}
+
+// StoreOp observes one store operation that started at start.
+func (m *Metrics) StoreOp(op string, start time.Time) {
+	if m != nil {
+		m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
+	}
+}
+
+// Replayed counts an idempotent replay.
+func (m *Metrics) Replayed(kind string) {
+	if m != nil {
+		m.replays.WithLabelValues(kind).Inc()
+	}
+}
+
+// AuthFailed counts a refused token.
+func (m *Metrics) AuthFailed() {
+	if m != nil {
+		m.authFailures.Inc()
+	}
+}
