@@ -147,6 +147,14 @@ func short(s string, n int) string {
 	return s[:n-1] + "…"
 }
 
+// shortLeft keeps the end of s: a start's random characters, which a log line shows.
+func shortLeft(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n+1:]
+}
+
 func when(t *time.Time) string {
 	if t == nil {
 		return "-"
@@ -170,7 +178,8 @@ func appsList(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error
 	return s.emit(apps, func(w *tabwriter.Writer) {
 		fmt.Fprintln(w, "SLUG\tNAME\tKEY PREFIX\tSCOPES\tRATE LIMIT")
 		for _, a := range apps {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", short(a.Slug, 20), short(a.Name, 20), a.KeyPrefix, short(strings.Join(a.Scopes, ","), 20), rateLimit(a.RateLimit))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", short(a.Slug, 16), short(a.Name, 16), short(a.KeyPrefix, 16),
+				short(strings.Join(a.Scopes, ","), 12), short(rateLimit(a.RateLimit), 10))
 		}
 	})
 }
@@ -286,11 +295,16 @@ func keysList(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error
 	return s.emit(keys, func(w *tabwriter.Writer) { keyTable(w, keys) })
 }
 
-// keyTable fits 80 columns: id, name, status, start, last used.
+// keyTable fits 80 columns: id (28), name (11), status (8), the end of
+// start with its random characters (14), last used (11).
 func keyTable(w *tabwriter.Writer, keys []wire.Key) {
 	fmt.Fprintln(w, "ID\tNAME\tSTATUS\tSTART\tLAST USED")
 	for _, k := range keys {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, short(k.Name, 14), k.Status, short(k.Start, 16), when(k.LastUsedAt))
+		used := "-"
+		if k.LastUsedAt != nil {
+			used = k.LastUsedAt.UTC().Format("01-02 15:04")
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.ID, short(k.Name, 11), k.Status, shortLeft(k.Start, 14), used)
 	}
 }
 
@@ -493,13 +507,15 @@ func eventsCmd(ctx context.Context, fs *flag.FlagSet, c cli, args []string) erro
 		return err
 	}
 	return s.emit(evs, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "AT\tACTOR\tACTION\tAPP\tKEY")
+		// Wider than 80 columns: the full actor and request id are what an
+		// operator looks up. -o json adds what changed.
+		fmt.Fprintln(w, "AT (UTC)\tACTOR\tACTION\tAPP\tKEY\tREQUEST")
 		for _, e := range evs {
 			key := e.KeyID
 			if key == "" {
 				key = "-"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format("01-02 15:04:05"), short(e.Actor, 14), e.Action, short(e.App, 10), key)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Actor, e.Action, short(e.App, 16), key, e.RequestID)
 		}
 	})
 }

@@ -171,8 +171,14 @@ func TestOperatorCommands(t *testing.T) {
 	km(root, "", 0, "events", "--help")
 	km(root, "", 2, "events", "--limit", "0")
 
+	// An endpoint with nothing behind it says what to set.
+	c, _, errOut2 := testCLI(map[string]string{"KEYMINT_ENDPOINT": "http://127.0.0.1:1", "KEYMINT_TOKEN": root}, "")
+	if code := exitCode(run(context.Background(), []string{"apps", "list"}, c), errOut2); code != 1 || !strings.Contains(errOut2.String(), "Set KEYMINT_ENDPOINT") {
+		t.Fatalf("unreachable endpoint: exit %d, %q", code, errOut2)
+	}
+
 	_, errOut = km(root, "", 1, "apps", "delete", "shop")
-	if !strings.Contains(errOut, "live_keys") {
+	if !strings.Contains(errOut, "live_keys") || !strings.Contains(errOut, "--force") {
 		t.Fatalf("apps delete with live keys: %q", errOut)
 	}
 	km(root, "", 0, "apps", "delete", "shop", "--force")

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on --debug-addr
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -75,6 +76,7 @@ func main() {
 func exitCode(err error, stderr io.Writer) int {
 	var usage usageError
 	var invalid notValidError
+	var unreachable *url.Error
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -83,6 +85,10 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &usage):
 		fmt.Fprintln(stderr, "keymint:", err)
 		return exitUsage
+	case errors.As(err, &unreachable):
+		fmt.Fprintf(stderr, "keymint: cannot reach the server at %s: %v\nIs it running there? Set KEYMINT_ENDPOINT (or --endpoint) to its URL; the default is http://127.0.0.1:8080.\n",
+			strings.TrimSuffix(unreachable.URL, "/"), unreachable.Err)
+		return exitFailure
 	}
 	fmt.Fprintln(stderr, "keymint:", err)
 	return exitFailure

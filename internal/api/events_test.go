@@ -77,7 +77,12 @@ func TestAuditTrail(t *testing.T) {
 	step("POST", "/v1/keys/"+k.Key.ID+"/rotate", `{}`, 409, "", "")
 	step("POST", "/v1/apps/shop/keys", `{"name":"k2","scopes":["read"]}`, 201, "key.create", "")
 	step("DELETE", "/v1/apps/shop", nil, 409, "", "")
-	step("DELETE", "/v1/apps/shop?force=true", nil, 204, "app.delete", "")
+	// A forced delete records the app's event and one per live key that goes with it.
+	before := len(e.events(rootToken, "?limit=1000").Events)
+	e.must(204, "DELETE", "/v1/apps/shop?force=true", nil, nil)
+	if evs := e.events(rootToken, "?limit=1000").Events; len(evs) != before+2 || evs[0].Action != "key.delete" || evs[1].Action != "app.delete" {
+		t.Fatalf("forced delete recorded %+v", evs[:2])
+	}
 	// A retried create that re-issues a secret is recorded as such.
 	e.createApp("other", "read")
 	body := `{"name":"r","scopes":["read"]}`

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
 // Metrics holds keymint's collectors in a registry of its own.
@@ -37,7 +39,7 @@ func New() *Metrics {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 	}, []string{"route", "status"})
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "keymint_verify_cache_lookups_total", Help: "Verify-path secret lookups, by whether the verify cache answered (hit) or the store did (miss).",
+		Name: "keymint_verify_cache_lookups_total", Help: "Secret lookups (verified keys and authenticating tokens), by whether the verify cache answered (hit) or the store did (miss).",
 	}, []string{"result"})
 	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
 	m.storeOps = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -50,6 +52,14 @@ func New() *Metrics {
 	m.authFailures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keymint_authentication_failures_total", Help: "Requests refused for a missing, unknown, revoked, expired or disabled token.",
 	})
+	// Series known in advance exist from the start, at 0: a dashboard or alert
+	// sees 0 rather than no data.
+	for _, kind := range []string{"app", "key", "rotate"} {
+		m.replays.WithLabelValues(kind)
+	}
+	for _, code := range wire.Codes {
+		m.verifications.WithLabelValues("", code)
+	}
 	m.registry.MustRegister(m.verifications, m.requests, m.cache, m.storeOps, m.replays, m.authFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

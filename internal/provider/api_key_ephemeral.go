@@ -56,7 +56,8 @@ func (r *apiKeyEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest, r
 		MarkdownDescription: "A short-lived API key for this Terraform run only, never in state or plan files (Terraform >= 1.10, " +
 			"OpenTofu >= 1.11). Opening it creates a key that expires after `ttl`; closing it, at the end of the run, revokes it. " +
 			"Use it for a narrow credential the run needs, e.g. as the `token` of an aliased `keymint` provider (a key of the " +
-			"`keymint` app) or handed to another provider.",
+			"`keymint` app) or handed to another provider. Terraform opens it at plan and again at apply, so each run leaves " +
+			"one or two revoked keys behind (listed with status `revoked`, as every revoked key is).",
 		Attributes: map[string]schema.Attribute{
 			"app": schema.StringAttribute{Required: true, Validators: []validator.String{slugValidator},
 				MarkdownDescription: "Slug of the auth app; `keymint` for a management credential."},

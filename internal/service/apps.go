@@ -87,7 +87,7 @@ func (s *Service) CreateApp(ctx context.Context, p *Principal, req wire.CreateAp
 // cannot create there.)
 func (s *Service) appConflict(ctx context.Context, p *Principal, app store.App) error {
 	if _, err := s.store.GetApp(ctx, app.Slug); err == nil {
-		return Errorf(Conflict, "slug_taken", "an app with slug %q already exists; pick another slug, or import the existing app to manage it", app.Slug)
+		return Errorf(Conflict, "slug_taken", "an app with slug %q already exists; pick another slug (or, in Terraform, import the existing app to manage it)", app.Slug)
 	}
 	apps, err := s.store.ListApps(ctx)
 	if err != nil {
@@ -235,18 +235,22 @@ func (s *Service) DeleteApp(ctx context.Context, p *Principal, slug string, forc
 		return err
 	}
 	now := s.now().UTC()
-	ev := s.event(ctx, p, ActionAppDelete, slug, "", now, map[string]any{"force": force})
-	err := s.store.DeleteApp(ctx, slug, func(unrevoked []store.Key) error {
+	err := s.store.DeleteApp(ctx, slug, func(unrevoked []store.Key) ([]*store.Event, error) {
 		var ids []string
 		for _, k := range live(unrevoked, now) {
 			ids = append(ids, k.ID)
 		}
-		if force {
-			ev.Changes["revoked_keys"] = ids // gone with the app
-			return nil
+		if !force {
+			return nil, liveKeysError("the app still has live keys; revoke them first, or delete with force (?force=true; --force in the CLI)", ids)
 		}
-		return liveKeysError("the app still has live keys; revoke them first, or delete with ?force=true", ids)
-	}, ev)
+		// Each live key that goes with the app gets its own event, so that a
+		// key's history ends with it.
+		evs := []*store.Event{s.event(ctx, p, ActionAppDelete, slug, "", now, map[string]any{"force": force, "deleted_live_keys": ids})}
+		for _, k := range live(unrevoked, now) {
+			evs = append(evs, s.event(ctx, p, ActionKeyDelete, slug, k.ID, now, map[string]any{"with_app": slug, "start": k.Start}))
+		}
+		return evs, nil
+	})
 	if err != nil {
 		return storeError(err, "app", slug)
 	}

@@ -23,6 +23,7 @@ const (
 	ActionKeyDisable     = "key.disable"
 	ActionKeyRotate      = "key.rotate"
 	ActionKeyRevoke      = "key.revoke"
+	ActionKeyDelete      = "key.delete"         // a live key gone with its app (forced delete)
 	ActionSecretReissue  = "key.secret_reissue" // an idempotent retry's new secret
 )
 

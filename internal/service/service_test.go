@@ -21,7 +21,7 @@ type racingStore struct {
 }
 
 func (r racingStore) deleteFirst(ctx context.Context) {
-	if err := r.Store.DeleteApp(ctx, r.slug, func([]store.Key) error { return nil }, nil); err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := r.Store.DeleteApp(ctx, r.slug, func([]store.Key) ([]*store.Event, error) { return nil, nil }); err != nil && !errors.Is(err, store.ErrNotFound) {
 		panic(err)
 	}
 }
@@ -31,9 +31,9 @@ func (r racingStore) UpdateApp(ctx context.Context, slug string, fn func(*store.
 	return r.Store.UpdateApp(ctx, slug, fn, ev)
 }
 
-func (r racingStore) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error, ev *store.Event) error {
+func (r racingStore) DeleteApp(ctx context.Context, slug string, check func([]store.Key) ([]*store.Event, error)) error {
 	r.deleteFirst(ctx)
-	return r.Store.DeleteApp(ctx, slug, check, ev)
+	return r.Store.DeleteApp(ctx, slug, check)
 }
 
 func (r racingStore) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error, ev *store.Event) (store.Key, error) {

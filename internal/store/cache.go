@@ -76,9 +76,9 @@ func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, fn func(*App, 
 	return c.Store.UpdateApp(ctx, slug, fn, ev)
 }
 
-func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) error, ev *Event) error {
+func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) ([]*Event, error)) error {
 	defer c.invalidate()
-	return c.Store.DeleteApp(ctx, slug, check, ev)
+	return c.Store.DeleteApp(ctx, slug, check)
 }
 
 func (c *VerifyCache) UpdateKey(ctx context.Context, id string, fn func(*Key) error, ev *Event) (Key, error) {

@@ -33,9 +33,9 @@ func (i *Instrumented) UpdateApp(ctx context.Context, slug string, fn func(*App,
 	return i.Store.UpdateApp(ctx, slug, fn, ev)
 }
 
-func (i *Instrumented) DeleteApp(ctx context.Context, slug string, check func([]Key) error, ev *Event) error {
+func (i *Instrumented) DeleteApp(ctx context.Context, slug string, check func([]Key) ([]*Event, error)) error {
 	defer i.observe("delete_app", time.Now())
-	return i.Store.DeleteApp(ctx, slug, check, ev)
+	return i.Store.DeleteApp(ctx, slug, check)
 }
 
 func (i *Instrumented) CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency, ev *Event) error {

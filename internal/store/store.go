@@ -156,8 +156,9 @@ type Store interface {
 	UpdateApp(ctx context.Context, slug string, fn func(app *App, unrevoked []Key) error, ev *Event) (App, error)
 	// DeleteApp removes the app with its keys and their secrets, so none of
 	// them verifies again, unless check, given the app's keys that are not
-	// revoked in the same transaction, returns an error.
-	DeleteApp(ctx context.Context, slug string, check func(unrevoked []Key) error, ev *Event) error
+	// revoked in the same transaction, returns an error; else it records the
+	// events check returns (the app's, and one per key that goes with it).
+	DeleteApp(ctx context.Context, slug string, check func(unrevoked []Key) ([]*Event, error)) error
 
 	CreateKey(ctx context.Context, key Key, hash []byte, idem *Idempotency, ev *Event) error
 	GetKey(ctx context.Context, id string) (Key, error)

@@ -356,7 +356,7 @@ func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, 
 	return a, err
 }
 
-func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.Key) error, ev *store.Event) error {
+func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.Key) ([]*store.Event, error)) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := scanApp(tx.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE slug = ?`, slug)); err != nil {
 			return err
@@ -365,11 +365,14 @@ func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.K
 		if err != nil {
 			return err
 		}
-		if err := check(keys); err != nil {
+		evs, err := check(keys)
+		if err != nil {
 			return err
 		}
-		if err := insertEvent(ctx, tx, ev); err != nil {
-			return err
+		for _, ev := range evs {
+			if err := insertEvent(ctx, tx, ev); err != nil {
+				return err
+			}
 		}
 		// Keys and their secrets go with the app (ON DELETE CASCADE): once
 		// the rows are gone no secret of the app can verify.

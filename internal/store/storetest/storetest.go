@@ -162,7 +162,7 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	}
 	refuse := errors.New("live keys")
 	var seen []string
-	err := s.DeleteApp(ctx, "a", func(unrevoked []store.Key) error { seen = keyIDs(unrevoked); return refuse }, nil)
+	err := s.DeleteApp(ctx, "a", func(unrevoked []store.Key) ([]*store.Event, error) { seen = keyIDs(unrevoked); return nil, refuse })
 	wantErr(t, err, refuse)
 	if !slices.Equal(seen, []string{"k1"}) {
 		t.Fatalf("DeleteApp handed %v, want k1", seen)
@@ -170,14 +170,19 @@ func testDeleteApp(t *testing.T, s store.Store) {
 	if _, err := s.GetApp(ctx, "a"); err != nil {
 		t.Fatal("the refused delete removed the app")
 	}
-	must(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }, nil))
+	must(t, s.DeleteApp(ctx, "a", func([]store.Key) ([]*store.Event, error) {
+		return []*store.Event{ev("app.delete", "a", "", t0), ev("key.delete", "a", "k1", t0)}, nil
+	}))
+	if evs, _ := s.ListEvents(ctx, store.EventFilter{Limit: 10}); len(evs) != 2 || evs[0].Action != "key.delete" || evs[1].Action != "app.delete" {
+		t.Fatalf("a forced delete recorded %+v", evs)
+	}
 	_, err = s.GetApp(ctx, "a")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.GetKey(ctx, "k1")
 	wantErr(t, err, store.ErrNotFound)
 	_, err = s.LookupSecret(ctx, hash("1"))
 	wantErr(t, err, store.ErrNotFound)
-	wantErr(t, s.DeleteApp(ctx, "a", func([]store.Key) error { return nil }, nil), store.ErrNotFound)
+	wantErr(t, s.DeleteApp(ctx, "a", func([]store.Key) ([]*store.Event, error) { return nil, nil }), store.ErrNotFound)
 }
 
 func testKeys(t *testing.T, s store.Store) {
