@@ -56,6 +56,18 @@ func operatorFlags(fs *flag.FlagSet, c cli) func() (*session, error) {
 	}
 }
 
+// begin parses a command's arguments (its own flags already defined on fs,
+// the global ones added here) and opens the session.
+func begin(fs *flag.FlagSet, c cli, args []string, names ...string) (*session, []string, error) {
+	open := operatorFlags(fs, c)
+	pos, err := parseWithArgs(fs, args, names...)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := open()
+	return s, pos, err
+}
+
 type command struct {
 	name, args, help string
 	run              func(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error
@@ -163,11 +175,7 @@ func when(t *time.Time) string {
 }
 
 func appsList(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
-	if _, err := parseWithArgs(fs, args); err != nil {
-		return err
-	}
-	s, err := open()
+	s, _, err := begin(fs, c, args)
 	if err != nil {
 		return err
 	}
@@ -192,12 +200,7 @@ func rateLimit(rl *wire.RateLimit) string {
 }
 
 func appsGet(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
-	pos, err := parseWithArgs(fs, args, "SLUG")
-	if err != nil {
-		return err
-	}
-	s, err := open()
+	s, pos, err := begin(fs, c, args, "SLUG")
 	if err != nil {
 		return err
 	}
@@ -224,14 +227,14 @@ func splitList(v string) []string {
 }
 
 func appsCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
 	slug := fs.String("slug", "", "the app's slug ("+vocab.SlugRule+")")
 	name := fs.String("name", "", "display name")
 	description := fs.String("description", "", "description")
 	scopes := fs.String("scopes", "", "comma-separated scopes its keys may carry")
 	prefix := fs.String("key-prefix", "", "key prefix ("+vocab.KeyPrefixRule+")")
 	limit := fs.String("rate-limit", "", "verifies per key, as REQUESTS/WINDOW, e.g. 100/1m")
-	if _, err := parseWithArgs(fs, args); err != nil {
+	s, _, err := begin(fs, c, args)
+	if err != nil {
 		return err
 	}
 	req := wire.CreateApp{Slug: *slug, Name: *name, Description: *description, Scopes: splitList(*scopes), KeyPrefix: *prefix}
@@ -243,10 +246,6 @@ func appsCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 		}
 		req.RateLimit = &wire.RateLimit{Requests: requests, Window: window}
 	}
-	s, err := open()
-	if err != nil {
-		return err
-	}
 	a, err := s.client.CreateApp(ctx, req)
 	if err != nil {
 		return err
@@ -255,13 +254,8 @@ func appsCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 }
 
 func appsDelete(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
 	force := fs.Bool("force", false, "revoke the app's live keys with it")
-	pos, err := parseWithArgs(fs, args, "SLUG")
-	if err != nil {
-		return err
-	}
-	s, err := open()
+	s, pos, err := begin(fs, c, args, "SLUG")
 	if err != nil {
 		return err
 	}
@@ -272,10 +266,10 @@ func appsDelete(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 }
 
 func keysList(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
 	app := fs.String("app", "", "the app's slug (keymint: management credentials)")
 	status := fs.String("status", "", "only keys with this status: "+strings.Join(vocab.Statuses, ", "))
-	if _, err := parseWithArgs(fs, args); err != nil {
+	s, _, err := begin(fs, c, args)
+	if err != nil {
 		return err
 	}
 	if *app == "" {
@@ -283,10 +277,6 @@ func keysList(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error
 	}
 	if *status != "" && !slices.Contains(vocab.Statuses, *status) {
 		return usageErrorf("keys list: --status must be one of %s, got %q", strings.Join(vocab.Statuses, ", "), *status)
-	}
-	s, err := open()
-	if err != nil {
-		return err
 	}
 	keys, err := s.client.ListKeys(ctx, *app, *status) // every page
 	if err != nil {
@@ -327,12 +317,7 @@ func keyDetails(w *tabwriter.Writer, k wire.Key) {
 }
 
 func keysGet(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
-	pos, err := parseWithArgs(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	s, err := open()
+	s, pos, err := begin(fs, c, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -344,8 +329,8 @@ func keysGet(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error 
 }
 
 func keysFind(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
-	if _, err := parseWithArgs(fs, args); err != nil {
+	s, _, err := begin(fs, c, args)
+	if err != nil {
 		return err
 	}
 	secret, err := bufio.NewReader(c.stdin).ReadString('\n')
@@ -354,10 +339,6 @@ func keysFind(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error
 	}
 	if secret = strings.TrimSpace(secret); secret == "" {
 		return usageErrorf("keys find: no key on standard input (keymint keys find < keyfile)")
-	}
-	s, err := open()
-	if err != nil {
-		return err
 	}
 	k, err := s.client.FindKey(ctx, secret)
 	if err != nil {
@@ -392,7 +373,6 @@ func (s *session) secretOut(k wire.KeyWithSecret, did string) error {
 }
 
 func keysCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
 	app := fs.String("app", "", "the app's slug (keymint: mint a management credential)")
 	name := fs.String("name", "", "display name")
 	scopes := fs.String("scopes", "", "comma-separated scopes")
@@ -401,7 +381,8 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 	expiresIn := fs.Duration("expires-in", 0, "expire the key after this long, e.g. 720h (default: never)")
 	metadata := metadataFlag{}
 	fs.Var(metadata, "metadata", "KEY=VALUE returned by verify; repeat for more")
-	if _, err := parseWithArgs(fs, args); err != nil {
+	s, _, err := begin(fs, c, args)
+	if err != nil {
 		return err
 	}
 	if *app == "" {
@@ -417,10 +398,6 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 	if *expiresIn > 0 {
 		req.ExpiresAt = time.Now().Add(*expiresIn).UTC().Format(time.RFC3339)
 	}
-	s, err := open()
-	if err != nil {
-		return err
-	}
 	k, err := s.client.CreateKey(ctx, *app, req)
 	if err != nil {
 		return err
@@ -429,13 +406,8 @@ func keysCreate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 }
 
 func keysRotate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
 	grace := fs.String("grace", "0s", "how long the previous secret keeps working (0s to 720h)")
-	pos, err := parseWithArgs(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	s, err := open()
+	s, pos, err := begin(fs, c, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -447,12 +419,7 @@ func keysRotate(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 }
 
 func keysRevoke(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
-	pos, err := parseWithArgs(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	s, err := open()
+	s, pos, err := begin(fs, c, args, "ID")
 	if err != nil {
 		return err
 	}
@@ -470,12 +437,7 @@ func keysRevoke(ctx context.Context, fs *flag.FlagSet, c cli, args []string) err
 
 func keysEnable(enabled bool) func(context.Context, *flag.FlagSet, cli, []string) error {
 	return func(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-		open := operatorFlags(fs, c)
-		pos, err := parseWithArgs(fs, args, "ID")
-		if err != nil {
-			return err
-		}
-		s, err := open()
+		s, pos, err := begin(fs, c, args, "ID")
 		if err != nil {
 			return err
 		}
@@ -488,19 +450,15 @@ func keysEnable(enabled bool) func(context.Context, *flag.FlagSet, cli, []string
 }
 
 func eventsCmd(ctx context.Context, fs *flag.FlagSet, c cli, args []string) error {
-	open := operatorFlags(fs, c)
 	app := fs.String("app", "", "only this app's events")
 	key := fs.String("key", "", "only this key's events")
 	limit := fs.Int("limit", 50, "how many events at most (pages are followed)")
-	if _, err := parseWithArgs(fs, args); err != nil {
+	s, _, err := begin(fs, c, args)
+	if err != nil {
 		return err
 	}
 	if *limit < 1 {
 		return usageErrorf("events: --limit must be at least 1, got %d", *limit)
-	}
-	s, err := open()
-	if err != nil {
-		return err
 	}
 	evs, err := s.client.ListEvents(ctx, *app, *key, *limit)
 	if err != nil {
