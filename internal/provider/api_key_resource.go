@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -30,17 +29,36 @@ import (
 )
 
 var (
-	_ resource.ResourceWithConfigure        = (*apiKeyResource)(nil)
-	_ resource.ResourceWithImportState      = (*apiKeyResource)(nil)
-	_ resource.ResourceWithModifyPlan       = (*apiKeyResource)(nil)
-	_ resource.ResourceWithConfigValidators = (*apiKeyResource)(nil)
+	_ resource.ResourceWithConfigure      = (*apiKeyResource)(nil)
+	_ resource.ResourceWithImportState    = (*apiKeyResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*apiKeyResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*apiKeyResource)(nil)
 )
 
-func (r *apiKeyResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{
-		resourcevalidator.RequiredTogether(path.MatchRoot("secret_wo"), path.MatchRoot("secret_wo_version")),
-		// A server-side rotation would put a server secret in state.
-		resourcevalidator.Conflicting(path.MatchRoot("secret_wo"), path.MatchRoot("rotation_triggers")),
+// ValidateConfig checks the attributes that go together. It reads the three
+// attributes directly: the framework's path-matching config validators walk
+// the whole configuration for each key, a fifth of a large plan's CPU.
+func (r *apiKeyResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var wo types.String
+	var triggers types.Map
+	var version types.Int64
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("secret_wo"), &wo)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("secret_wo_version"), &version)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("rotation_triggers"), &triggers)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	switch {
+	case !wo.IsNull() && version.IsNull():
+		resp.Diagnostics.AddAttributeError(path.Root("secret_wo_version"), "Missing secret_wo_version",
+			"secret_wo needs secret_wo_version: a write-only value is never stored, so Terraform compares the version to know when to send a new one. Set secret_wo_version = 1, and bump it to rotate.")
+	case wo.IsNull() && !wo.IsUnknown() && !version.IsNull() && !version.IsUnknown():
+		resp.Diagnostics.AddAttributeError(path.Root("secret_wo"), "Missing secret_wo",
+			"secret_wo_version is set without secret_wo: give the secret (e.g. ephemeral.keymint_secret.<name>.value), or remove secret_wo_version.")
+	}
+	if !wo.IsNull() && !triggers.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("rotation_triggers"), "rotation_triggers with secret_wo",
+			"rotation_triggers rotates on the server, which would put a server-made secret in state; with secret_wo, bump secret_wo_version to rotate instead.")
 	}
 }
 

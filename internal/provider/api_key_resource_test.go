@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -505,6 +506,30 @@ resource "keymint_api_key" "ci" {
 				},
 				Check: ts.verifies(keyAddr, wire.CodeValid),
 			},
+		},
+	})
+}
+
+func TestAccAPIKey_writeOnlyBadConfig(t *testing.T) {
+	ts := newTestServer(t)
+	key := func(attrs string) string {
+		return ts.config(appHCL+`
+resource "keymint_api_key" "ci" {
+  app    = keymint_auth_app.acme.slug
+  name   = "ci"
+  scopes = ["read:data"]
+  %s
+}`, attrs)
+	}
+	secret := keyformat.Generate("acme_live")
+	resource.ParallelTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: protoV6Providers,
+		Steps: []resource.TestStep{
+			{Config: key(`secret_wo = "` + secret + `"`), PlanOnly: true, ExpectError: regexp.MustCompile(`Missing secret_wo_version`)},
+			{Config: key(`secret_wo_version = 1`), PlanOnly: true, ExpectError: regexp.MustCompile(`Missing secret_wo`)},
+			{Config: key(`secret_wo = "` + secret + `"
+  secret_wo_version = 1
+  rotation_triggers = { r = "1" }`), PlanOnly: true, ExpectError: regexp.MustCompile(`rotation_triggers with secret_wo`)},
 		},
 	})
 }
