@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	fwattr "github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -391,8 +392,32 @@ func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, res
 			fmt.Sprintf("API key %s was rotated at %s, outside Terraform: the secret in state is the previous one and stops working when its grace period ends. "+
 				"Change rotation_triggers to rotate it again from Terraform and get a working secret into state.", k.ID, k.RotatedAt.Format(time.RFC3339)))
 	}
-	state.fromAPI(k)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	refreshed := state
+	refreshed.fromAPI(k)
+	if refreshed.sameAs(state) {
+		// resp.State holds the prior state already. Setting it again costs a
+		// reflection over every field, most of a no-change refresh's CPU (the
+		// framework compiles a regexp per field name on each Get and Set).
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &refreshed)...)
+}
+
+// sameAs reports whether m and o hold equal values in every attribute.
+func (m apiKeyModel) sameAs(o apiKeyModel) bool {
+	a, b := m.values(), o.values()
+	for i := range a {
+		if !a[i].Equal(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m apiKeyModel) values() []fwattr.Value {
+	return []fwattr.Value{m.ID, m.App, m.Name, m.Scopes, m.Resources, m.Owner, m.Metadata, m.ExpiresAt, m.Enabled,
+		m.RotationTriggers, m.RotationGracePeriod, m.Keepers, m.Secret, m.SecretWO, m.SecretWOVersion, m.Start, m.Status,
+		m.CreatedAt, m.RotatedAt}
 }
 
 // rotatedElsewhere reports whether the server rotated the key since the

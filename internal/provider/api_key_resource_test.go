@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -532,4 +533,12 @@ resource "keymint_api_key" "ci" {
   rotation_triggers = { r = "1" }`), PlanOnly: true, ExpectError: regexp.MustCompile(`rotation_triggers with secret_wo`)},
 		},
 	})
+}
+
+// sameAs compares every attribute: a field added to the model and not to
+// values() would let a refresh drop its change.
+func TestAPIKeyModelValuesCoverEveryField(t *testing.T) {
+	if n, got := reflect.TypeOf(apiKeyModel{}).NumField(), len(apiKeyModel{}.values()); n != got {
+		t.Fatalf("apiKeyModel has %d fields, values() lists %d", n, got)
+	}
 }
