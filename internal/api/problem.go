@@ -24,8 +24,8 @@ import (
 // full metadata) is a few KiB.
 const maxBody = 64 << 10
 
-// statusOf is the one mapping from the service's error kinds to HTTP statuses.
-var statusOf = map[service.Kind]int{
+// statuses is the one mapping from the service's error kinds to HTTP statuses.
+var statuses = map[service.Kind]int{
 	service.Invalid:          http.StatusUnprocessableEntity,
 	service.BadRequest:       http.StatusBadRequest,
 	service.Unauthenticated:  http.StatusUnauthorized,
@@ -37,9 +37,9 @@ var statusOf = map[service.Kind]int{
 	service.MethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
-// StatusOf is the HTTP status of a service error kind (500 for an unknown one).
-func StatusOf(k service.Kind) int {
-	if s, ok := statusOf[k]; ok {
+// statusOf is the HTTP status of a service error kind (500 for an unknown one).
+func statusOf(k service.Kind) int {
+	if s, ok := statuses[k]; ok {
 		return s
 	}
 	return http.StatusInternalServerError
@@ -96,7 +96,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = service.Errorf(0, "internal", "internal error; the server log has details")
 	}
-	status := StatusOf(e.Kind)
+	status := statusOf(e.Kind)
 	// Messages may quote what the client sent; a key in them is cut to its start.
 	p := wire.Problem{Type: "urn:keymint:problem:" + e.Code, Title: http.StatusText(status), Status: status,
 		Detail: keyformat.Redact(e.Message), Code: e.Code, KeyIDs: e.KeyIDs}

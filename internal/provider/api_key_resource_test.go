@@ -527,7 +527,7 @@ resource "keymint_api_key" "ci" {
 		ProtoV6ProviderFactories: protoV6Providers,
 		Steps: []resource.TestStep{
 			{Config: key(`secret_wo = "` + secret + `"`), PlanOnly: true, ExpectError: regexp.MustCompile(`Missing secret_wo_version`)},
-			{Config: key(`secret_wo_version = 1`), PlanOnly: true, ExpectError: regexp.MustCompile(`Missing secret_wo`)},
+			{Config: key(`secret_wo_version = 1`), PlanOnly: true, ExpectError: regexp.MustCompile(`(?m)Missing secret_wo$`)},
 			{Config: key(`secret_wo = "` + secret + `"
   secret_wo_version = 1
   rotation_triggers = { r = "1" }`), PlanOnly: true, ExpectError: regexp.MustCompile(`rotation_triggers with secret_wo`)},
