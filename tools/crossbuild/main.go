@@ -78,10 +78,17 @@ func run() error {
 		return fmt.Errorf(".goreleaser.yml names no target this Go supports")
 	}
 	slices.Sort(targets)
+	// Binaries go to a scratch directory: a lone main package would otherwise
+	// be written into the working tree.
+	scratch, err := os.MkdirTemp("", "crossbuild")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
 	var failed []string
 	for _, t := range targets {
 		goos, goarch, _ := strings.Cut(t, "/")
-		args := append([]string{"build", "-trimpath"}, mains[t]...)
+		args := append([]string{"build", "-trimpath", "-o", scratch + string(os.PathSeparator)}, mains[t]...)
 		fmt.Printf("crossbuild: %-14s go %s\n", t, strings.Join(args, " "))
 		cmd := exec.Command("go", args...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
