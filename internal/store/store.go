@@ -142,6 +142,13 @@ type KeyFilter struct {
 	Now    time.Time
 }
 
+// Invalidation names what a write changed for verify: the secrets of these
+// keys, or of every key of App. Caches in front of a store drop what it names.
+type Invalidation struct {
+	KeyIDs []string
+	App    string
+}
+
 // Store is keymint's persistence. Every method is atomic: on error nothing was written.
 type Store interface {
 	// Every write that changes something records ev (if not nil) in the same
