@@ -12,9 +12,25 @@
 package ratelimit
 
 import (
+	"context"
 	"sync"
 	"time"
 )
+
+// Counter counts verifies against limits: Limiters in this process (one
+// server on SQLite), or one shared by replicas (postgres.RateLimits).
+type Counter interface {
+	// Allow counts one verify of key id (of app) at now if limit allows it.
+	Allow(ctx context.Context, id, app string, limit Limit, now time.Time) (Verdict, error)
+	// Forget drops id's counts (the key was revoked, disabled or deleted).
+	Forget(id string)
+	// ForgetApp drops the counts of every key of app (the app was deleted).
+	ForgetApp(app string)
+	// Sweep drops what no longer counts at now and says how many keys still have counts.
+	Sweep(ctx context.Context, now time.Time) (kept int, err error)
+}
+
+var _ Counter = (*Limiters)(nil)
 
 // Slots is how many slots a window is cut into.
 const Slots = 16
@@ -91,7 +107,11 @@ type Limiters struct {
 }
 
 // Allow counts one verify of key id (of app) at now if the limit allows it.
-func (l *Limiters) Allow(id, app string, limit Limit, now time.Time) Verdict {
+func (l *Limiters) Allow(_ context.Context, id, app string, limit Limit, now time.Time) (Verdict, error) {
+	return l.allow(id, app, limit, now), nil
+}
+
+func (l *Limiters) allow(id, app string, limit Limit, now time.Time) Verdict {
 	w := l.window(id, app, limit)
 	w.mu.Lock()
 	for w.swept { // raced with Sweep: count in the window that replaced it
@@ -147,7 +167,11 @@ func (l *Limiters) ForgetApp(app string) {
 // Sweep drops the windows in which nothing counts any more at now (idle
 // keys, and keys that expired or were disabled since), and returns how many
 // windows it kept.
-func (l *Limiters) Sweep(now time.Time) (kept int) {
+func (l *Limiters) Sweep(_ context.Context, now time.Time) (kept int, err error) {
+	return l.sweep(now), nil
+}
+
+func (l *Limiters) sweep(now time.Time) (kept int) {
 	l.windows.Range(func(id, v any) bool {
 		w := v.(*window)
 		w.mu.Lock()

@@ -45,7 +45,7 @@ func TestNeverMoreThanRequestsInAnyWindow(t *testing.T) {
 				case 2: // random
 					now = now.Add(time.Duration(rng.Int64N(int64(lim.Window)/10 + 1)))
 				}
-				if v := l.Allow("k", "app", lim, now); v.Allowed {
+				if v := l.allow("k", "app", lim, now); v.Allowed {
 					allowed = append(allowed, now)
 				}
 			}
@@ -68,7 +68,7 @@ func TestReportedBursts(t *testing.T) {
 	var l Limiters
 	n := 0
 	for i := range 100 {
-		if l.Allow("a", "app", Limit{5, 10 * time.Second}, t0.Add(time.Duration(i)*100*time.Millisecond)).Allowed {
+		if l.allow("a", "app", Limit{5, 10 * time.Second}, t0.Add(time.Duration(i)*100*time.Millisecond)).Allowed {
 			n++
 		}
 	}
@@ -77,7 +77,7 @@ func TestReportedBursts(t *testing.T) {
 	}
 	n = 0
 	for i := range 1000 {
-		if l.Allow("b", "app", Limit{10, time.Second}, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
+		if l.allow("b", "app", Limit{10, time.Second}, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
 			n++
 		}
 	}
@@ -90,38 +90,38 @@ func TestVerdictAndLifecycle(t *testing.T) {
 	var l Limiters
 	lim := Limit{Requests: 3, Window: 16 * time.Second} // 1 s slots
 	for i := range 3 {
-		v := l.Allow("k", "app", lim, t0.Add(time.Duration(i)*time.Second))
+		v := l.allow("k", "app", lim, t0.Add(time.Duration(i)*time.Second))
 		if !v.Allowed || v.Remaining != 2-i || v.Limit != 3 || !v.Reset.Equal(t0.Add(17*time.Second)) {
 			t.Fatalf("request %d: %+v", i, v)
 		}
 	}
-	v := l.Allow("k", "app", lim, t0.Add(3*time.Second))
+	v := l.allow("k", "app", lim, t0.Add(3*time.Second))
 	if v.Allowed || v.Remaining != 0 || !v.Reset.Equal(t0.Add(17*time.Second)) {
 		t.Fatalf("4th: %+v, want refused until %v", v, t0.Add(17*time.Second))
 	}
-	if v := l.Allow("k", "app", lim, t0.Add(17*time.Second-1)); v.Allowed {
+	if v := l.allow("k", "app", lim, t0.Add(17*time.Second-1)); v.Allowed {
 		t.Fatalf("allowed before reset: %+v", v)
 	}
-	if v := l.Allow("k", "app", lim, t0.Add(17*time.Second)); !v.Allowed || v.Remaining != 0 {
+	if v := l.allow("k", "app", lim, t0.Add(17*time.Second)); !v.Allowed || v.Remaining != 0 {
 		t.Fatalf("at reset: %+v", v)
 	}
-	if v := l.Allow("other", "app", lim, t0); !v.Allowed {
+	if v := l.allow("other", "app", lim, t0); !v.Allowed {
 		t.Fatal("keys must not share a window")
 	}
 	// A changed limit counts afresh.
-	if v := l.Allow("k", "app", Limit{10, time.Minute}, t0.Add(17*time.Second)); !v.Allowed || v.Remaining != 9 {
+	if v := l.allow("k", "app", Limit{10, time.Minute}, t0.Add(17*time.Second)); !v.Allowed || v.Remaining != 9 {
 		t.Fatalf("after the limit changed: %+v", v)
 	}
-	l.Allow("x", "gone", lim, t0)
+	l.allow("x", "gone", lim, t0)
 	l.ForgetApp("gone")
 	l.Forget("other")
-	if kept := l.Sweep(t0.Add(17 * time.Second)); kept != 1 {
+	if kept := l.sweep(t0.Add(17 * time.Second)); kept != 1 {
 		t.Fatalf("sweep kept %d windows, want 1 (k)", kept)
 	}
-	if kept := l.Sweep(t0.Add(time.Hour)); kept != 0 {
+	if kept := l.sweep(t0.Add(time.Hour)); kept != 0 {
 		t.Fatalf("an hour later, sweep kept %d idle windows", kept)
 	}
-	if v := l.Allow("k", "app", lim, t0.Add(time.Hour)); !v.Allowed || v.Remaining != 2 {
+	if v := l.allow("k", "app", lim, t0.Add(time.Hour)); !v.Allowed || v.Remaining != 2 {
 		t.Fatalf("after a sweep: %+v", v)
 	}
 }

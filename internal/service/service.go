@@ -36,6 +36,9 @@ type Config struct {
 	EventRetention time.Duration
 	// Metrics, if not nil, counts verdicts, replays and authentication failures.
 	Metrics *metrics.Metrics
+	// RateLimits counts verifies against rate limits: in this process if nil
+	// (one server), or shared by the replicas of one database.
+	RateLimits ratelimit.Counter
 }
 
 // DefaultIdempotencyRetention is how long Idempotency-Keys are remembered by default.
@@ -47,7 +50,7 @@ type Service struct {
 	rootHash [sha256.Size]byte
 	log      *slog.Logger
 	now      func() time.Time
-	limits   ratelimit.Limiters
+	limits   ratelimit.Counter
 	usage    usage
 	// idemRetention, eventRetention: see Config.
 	idemRetention, eventRetention time.Duration
@@ -61,6 +64,10 @@ func New(cfg Config) *Service {
 		s.idemRetention = DefaultIdempotencyRetention
 	}
 	s.metrics = cfg.Metrics
+	s.limits = cfg.RateLimits
+	if s.limits == nil {
+		s.limits = &ratelimit.Limiters{}
+	}
 	s.eventRetention = cfg.EventRetention
 	if s.eventRetention <= 0 {
 		s.eventRetention = DefaultEventRetention
@@ -204,7 +211,10 @@ func (s *Service) Maintain(ctx context.Context) {
 	if err != nil {
 		s.log.ErrorContext(ctx, "purging events", "err", err)
 	}
-	kept := s.limits.Sweep(now)
+	kept, err := s.limits.Sweep(ctx, now)
+	if err != nil {
+		s.log.ErrorContext(ctx, "sweeping rate limit counts", "err", err)
+	}
 	if err := s.store.Compact(ctx); err != nil {
 		s.log.ErrorContext(ctx, "compacting the store", "err", err)
 	}

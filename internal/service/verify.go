@@ -72,7 +72,10 @@ func (s *Service) judge(ctx context.Context, p *Principal, req *wire.VerifyReque
 		return res, nil
 	}
 	if rl := sec.RateLimit; rl != nil {
-		v := s.limits.Allow(k.ID, k.App, ratelimit.Limit{Requests: rl.Requests, Window: rl.Window}, now)
+		v, err := s.limits.Allow(ctx, k.ID, k.App, ratelimit.Limit{Requests: rl.Requests, Window: rl.Window}, now)
+		if err != nil {
+			return nil, err
+		}
 		res.RateLimit = &wire.VerifyRateLimit{Limit: v.Limit, Remaining: v.Remaining, Reset: v.Reset.UTC()}
 		if !v.Allowed {
 			res.Code = wire.CodeRateLimited

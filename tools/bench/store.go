@@ -94,10 +94,10 @@ func benchLimiterMemory(r *report) {
 	now := time.Now()
 	before := heap()
 	for _, id := range ids {
-		l.Allow(id, "app", lim, now)
+		_, _ = l.Allow(context.Background(), id, "app", lim, now)
 	}
 	r.LimiterHeap = heap() - before
-	l.Sweep(now.Add(2 * lim.Window))
+	_, _ = l.Sweep(context.Background(), now.Add(2*lim.Window))
 	// Other garbage collected meanwhile can put the heap below its baseline:
 	// what the swept counts hold is then nothing.
 	r.LimiterHeapSwept = max(0, heap()-before)

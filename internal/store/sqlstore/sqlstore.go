@@ -482,8 +482,8 @@ func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start str
 		}
 		// Drop earlier secrets whose grace has run out, and end the others'
 		// at now+grace unless they end sooner already.
-		if _, err := tx.exec(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND hash != ? AND (expires_at <= ? OR ? = 0)`,
-			id, hash, now.UnixNano(), int64(grace)); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND hash != ? AND (expires_at <= ? OR ?)`,
+			id, hash, now.UnixNano(), grace == 0); err != nil {
 			return err
 		}
 		until := now.Add(grace).UnixNano()

@@ -1,0 +1,247 @@
+// Package postgres is keymint's store on PostgreSQL, for several replicas
+// sharing one database. Queries are sqlstore's; this package adds the
+// schema, the connection pool, the replica protocol that keeps every
+// replica's verify cache from answering for a changed key (replica.go,
+// docs/replicas.md) and rate limits counted in the database (ratelimit.go).
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/store/sqlstore"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations are the schema's versions, embedded in the binary.
+var Migrations, _ = fs.Sub(migrations, "migrations")
+
+// DefaultLease is how long a replica may serve verify from memory after it
+// last proved it had heard of every change; it bounds how long a change
+// waits for a replica that stopped answering (see docs/replicas.md).
+const DefaultLease = 2 * time.Second
+
+// Options configure Open.
+type Options struct {
+	// MaxConns caps the connection pool (default: 8 per CPU, at least 16);
+	// the verify path takes one per lookup that misses the cache.
+	MaxConns int
+	// Lease is the replica lease (DefaultLease if zero).
+	Lease  time.Duration
+	Logger *slog.Logger
+}
+
+// Store is a store.Store on PostgreSQL.
+type Store struct {
+	*sqlstore.Store
+	cfg   *pgx.ConnConfig
+	lease time.Duration
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	acks chan struct{} // closed (and replaced) when a replica's ack moves
+}
+
+var _ store.Store = (*Store)(nil)
+
+// IsURL reports whether dsn names a PostgreSQL database.
+func IsURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open connects to the database at dsn (postgres:// or postgresql://) and
+// brings its schema up to date, under a lock that replicas starting
+// together take in turn.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("--db: %w", err)
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "keymint"
+	}
+	db := stdlib.OpenDB(*cfg)
+	n := o.MaxConns
+	if n <= 0 {
+		n = max(16, 8*runtime.GOMAXPROCS(0))
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", redactURL(dsn), err)
+	}
+	if _, err := Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{cfg: cfg, lease: o.Lease, log: o.Logger, acks: make(chan struct{})}
+	if s.lease <= 0 {
+		s.lease = DefaultLease
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.Store, err = sqlstore.New(ctx, db, sqlstore.Dialect{
+		Numbered:     true,
+		IsUnique:     func(err error) bool { return sqlState(err) == "23505" },
+		IsForeignKey: func(err error) bool { return sqlState(err) == "23503" },
+		ForUpdate:    " FOR UPDATE",
+		Changed:      s.changed,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate applies the schema migrations db has not had, holding a
+// PostgreSQL advisory lock while it does.
+func Migrate(ctx context.Context, db *sql.DB) ([]int64, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	return sqlstore.Migrate(ctx, db, goose.DialectPostgres, Migrations, goose.WithSessionLocker(locker))
+}
+
+func sqlState(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// redactURL drops a password from a database URL, for messages.
+func redactURL(dsn string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil || cfg.Password == "" {
+		return dsn
+	}
+	return strings.Replace(dsn, ":"+cfg.Password+"@", ":xxxxx@", 1)
+}
+
+// changed runs in every write transaction that can change a verdict: it
+// takes the next invalidation number (the row lock orders numbers as the
+// commits) and notifies the replicas, who hear it once the write commits.
+// After commit, the write waits until every replica holding a lease has
+// applied it (see waitApplied).
+func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation) (func(context.Context) error, error) {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE invalidation_seq SET seq = seq + 1 RETURNING seq`).Scan(&seq); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify('keymint_invalidate', $1)`, encodeInvalidation(seq, inv)); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		s.waitApplied(context.WithoutCancel(ctx), seq, time.Now())
+		return nil
+	}, nil
+}
+
+func encodeInvalidation(seq int64, inv store.Invalidation) string {
+	var b strings.Builder
+	b.WriteString(strconv.FormatInt(seq, 10))
+	if inv.App != "" {
+		b.WriteString(" a ")
+		b.WriteString(inv.App)
+	}
+	for _, id := range inv.KeyIDs {
+		b.WriteString(" k ")
+		b.WriteString(id)
+	}
+	return b.String()
+}
+
+func decodeInvalidation(payload string) (int64, store.Invalidation, error) {
+	f := strings.Fields(payload)
+	var inv store.Invalidation
+	if len(f) == 0 || len(f)%2 != 1 {
+		return 0, inv, fmt.Errorf("malformed invalidation %q", payload)
+	}
+	seq, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0, inv, fmt.Errorf("malformed invalidation %q", payload)
+	}
+	for i := 1; i < len(f); i += 2 {
+		switch f[i] {
+		case "a":
+			inv.App = f[i+1]
+		case "k":
+			inv.KeyIDs = append(inv.KeyIDs, f[i+1])
+		default:
+			return 0, inv, fmt.Errorf("malformed invalidation %q", payload)
+		}
+	}
+	return seq, inv, nil
+}
+
+// ackPoll is how often a waiting write looks at the replicas' acks when no
+// ack notification wakes it first (this process may not be a replica).
+const ackPoll = 2 * time.Millisecond
+
+// waitApplied returns once no replica holds a lease without having applied
+// invalidation seq: each has acked it, or its lease has run out. A lease
+// granted after the commit was granted to a replica that had applied it (see
+// replica_ack), and one granted before ends within s.lease of the commit: so
+// even when the database cannot be asked, waiting s.lease from the commit
+// is enough, and no write waits longer.
+func (s *Store) waitApplied(ctx context.Context, seq int64, committed time.Time) {
+	deadline := committed.Add(s.lease + 10*time.Millisecond)
+	for {
+		wake := s.ackSignal()
+		qctx, cancel := context.WithDeadline(ctx, deadline)
+		var pending int
+		err := s.DB().QueryRowContext(qctx, `SELECT count(*) FROM replicas WHERE acked_seq < $1 AND lease_until > clock_timestamp()`, seq).Scan(&pending)
+		cancel()
+		if err == nil && pending == 0 {
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			s.log.Warn("a change waited for a replica's lease to run out", "invalidation", seq, "lease", s.lease, "err", err)
+			return
+		}
+		t := time.NewTimer(min(left, ackPoll))
+		select {
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (s *Store) ackSignal() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acks
+}
+
+func (s *Store) signalAck() {
+	s.mu.Lock()
+	close(s.acks)
+	s.acks = make(chan struct{})
+	s.mu.Unlock()
+}
