@@ -23,8 +23,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
-	"github.com/keymint/terraform-provider-keymint/internal/store"
-	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
 )
 
 var version = "dev"
@@ -35,6 +34,8 @@ Usage:
   keymint serve [flags]              run the server (keymint serve -h for flags)
   keymint verify [flags] < keyfile   verify a key read from stdin (keymint verify -h)
   keymint reset-root-token [flags]   replace a lost root token (keymint reset-root-token -h)
+  keymint migrate [flags]            bring a database's schema up to date (keymint migrate -h)
+  keymint copy --from DB --to DB     copy everything from one database to an empty one (keymint copy -h)
   keymint apps <command>             list, get, create, delete apps (keymint apps -h)
   keymint keys <command>             list, get, find, create, rotate, revoke, disable, enable keys (keymint keys -h)
   keymint events [flags]             the audit trail, newest first (keymint events -h)
@@ -106,6 +107,10 @@ func run(ctx context.Context, args []string, c cli) error {
 		return verifyCmd(ctx, args[1:], c)
 	case "reset-root-token":
 		return resetRootToken(ctx, args[1:], c)
+	case "migrate":
+		return migrateCmd(ctx, args[1:], c)
+	case "copy":
+		return copyCmd(ctx, args[1:], c)
 	case "apps":
 		return group(ctx, "apps", appCommands, args[1:], c)
 	case "keys":
@@ -160,13 +165,15 @@ func parse(fs *flag.FlagSet, args []string) error {
 func serve(ctx context.Context, args []string, c cli) error {
 	fs := newFlagSet("serve", "serve [flags]\n\nRuns the server. On the first start with no KEYMINT_ROOT_TOKEN it generates a root token and\nwrites it to --root-token-file, or else to standard output as its only line; logs go to standard error.", c)
 	addr := fs.String("addr", envOr(c.getenv, "KEYMINT_ADDR", "127.0.0.1:8080"), "listen address (env KEYMINT_ADDR)")
-	db := fs.String("db", envOr(c.getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
+	db := dbFlag(fs, c)
+	lease := fs.Duration("replica-lease", postgres.DefaultLease, "PostgreSQL: how long a replica answers verify from memory after it last proved it had heard of every change; a revoke waits at most this long for a replica that stopped answering")
+	maxConns := fs.Int("db-max-conns", 0, "PostgreSQL: connections in the pool (default: 8 per CPU, at least 16)")
 	logFormat := fs.String("log-format", envOr(c.getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
 	retentionFlag := fs.String("idempotency-retention", envOr(c.getenv, "KEYMINT_IDEMPOTENCY_RETENTION", service.DefaultIdempotencyRetention.String()), "how long an Idempotency-Key is remembered; a retry after it is a new request (env KEYMINT_IDEMPOTENCY_RETENTION)")
 	eventRetentionFlag := fs.String("event-retention", envOr(c.getenv, "KEYMINT_EVENT_RETENTION", service.DefaultEventRetention.String()), "how long audit events are kept (env KEYMINT_EVENT_RETENTION)")
-	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (SQLite only; 0 disables); writes empty it, so it never serves a stale verdict")
+	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (0 disables); a write drops what it changed before it answers, on every replica, so it never serves a stale verdict")
 	metricsAddr := fs.String("metrics-addr", envOr(c.getenv, "KEYMINT_METRICS_ADDR", ""), "serve Prometheus metrics at http://<addr>/metrics, e.g. 127.0.0.1:9090; off by default (env KEYMINT_METRICS_ADDR)")
 	debugAddr := fs.String("debug-addr", envOr(c.getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
 	if err := parse(fs, args); err != nil {
@@ -193,8 +200,12 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if *cacheSize < 0 {
 		return usageErrorf("serve: --verify-cache-size must be 0 or more, got %d", *cacheSize)
 	}
-	if _, err := parseDB(*db); err != nil {
+	target, err := parseDB(*db)
+	if err != nil {
 		return err
+	}
+	if *lease < 100*time.Millisecond || *maxConns < 0 {
+		return usageErrorf("serve: --replica-lease must be at least 100ms and --db-max-conns 0 or more")
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		return usageErrorf("serve: --addr (or KEYMINT_ADDR) %q is not host:port, e.g. 127.0.0.1:8080", *addr)
@@ -242,11 +253,22 @@ func serve(ctx context.Context, args []string, c cli) error {
 		defer metricsLn.Close()
 		m = metrics.New()
 	}
-	st, err := openStore(ctx, *db, *cacheSize, m)
+	opened, err := openStore(ctx, target, storeOptions{cacheSize: *cacheSize, metrics: m, lease: *lease, maxConns: *maxConns, log: log})
 	if err != nil {
 		return err
 	}
+	st := opened.store
 	defer st.Close()
+	replicaCtx, stopReplica := context.WithCancel(context.WithoutCancel(ctx))
+	replicaDone := make(chan struct{})
+	if opened.replica != nil {
+		go func() { opened.replica.Run(replicaCtx); close(replicaDone) }()
+		log.Info("replica", "id", opened.replica.ID(), "lease", *lease)
+	} else {
+		close(replicaDone)
+	}
+	// Last out: while requests finish, writes still reach the other replicas.
+	defer func() { stopReplica(); <-replicaDone }()
 	if rootFromEnv != "" {
 		log.Info("using the root token from KEYMINT_ROOT_TOKEN")
 	}
@@ -260,7 +282,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention, EventRetention: eventRetention, Metrics: m})
+	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention, EventRetention: eventRetention, Metrics: m, RateLimits: opened.limits})
 	if err := svc.Bootstrap(ctx); err != nil {
 		return err
 	}
@@ -293,7 +315,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("keymint listening", "addr", ln.Addr().String(), "db", *db, "version", version)
+	log.Info("keymint listening", "addr", ln.Addr().String(), "db", target.String(), "version", version)
 
 	select {
 	case err := <-serveErr:
@@ -378,7 +400,7 @@ func deliverRootToken(token, file string, stdout io.Writer) (string, error) {
 // database's lock refuses a second user.
 func resetRootToken(ctx context.Context, args []string, c cli) error {
 	fs := newFlagSet("reset-root-token", "reset-root-token [flags]\n\nReplaces the stored root token with a new one, written to --root-token-file or to standard output.\nStop the server first; the old root token stops working.", c)
-	db := fs.String("db", envOr(c.getenv, "KEYMINT_DB", "sqlite:keymint.db"), "database: sqlite:<path> (env KEYMINT_DB)")
+	db := dbFlag(fs, c)
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write the new root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -386,20 +408,21 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 	if c.getenv("KEYMINT_ROOT_TOKEN") != "" {
 		return errors.New("KEYMINT_ROOT_TOKEN is set, and a server started with it uses it instead of the stored token: change or unset the variable instead")
 	}
-	path, err := parseDB(*db)
+	target, err := parseDB(*db)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(path); err != nil {
-		return usageErrorf("reset-root-token: no database at %s; pass the server's database with --db sqlite:<path> (or KEYMINT_DB)", path)
+	if err := target.mustExist("reset-root-token"); err != nil {
+		return err
 	}
 	if err := checkNewFile("--root-token-file", *tokenFile, true); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *db, 0, nil)
+	opened, err := openStore(ctx, target, storeOptions{})
 	if err != nil {
 		return err
 	}
+	st := opened.store
 	defer st.Close()
 	return service.ResetRootToken(ctx, st, func(token string) error {
 		where, err := deliverRootToken(token, *tokenFile, c.stdout)
@@ -408,42 +431,4 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 		}
 		return err
 	})
-}
-
-// parseDB returns the SQLite path of a --db value.
-func parseDB(dsn string) (string, error) {
-	scheme, rest, _ := strings.Cut(dsn, ":")
-	switch {
-	case scheme != "sqlite":
-		return "", usageErrorf("--db %q: unsupported database; use sqlite:<path>", dsn)
-	case rest == "":
-		return "", usageErrorf("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
-	}
-	return rest, nil
-}
-
-// openStore opens the database behind the verify cache (cacheSize > 0) and,
-// with metrics, instrumented.
-func openStore(ctx context.Context, dsn string, cacheSize int, m *metrics.Metrics) (store.Store, error) {
-	path, err := parseDB(dsn)
-	if err != nil {
-		return nil, err
-	}
-	sq, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	var st store.Store = sq
-	if cacheSize > 0 {
-		// Sound because sqlite.Open admits one server per file: every write passes here.
-		cache := store.NewVerifyCache(sq, cacheSize)
-		if m != nil {
-			cache.OnLookup = m.CacheLookup
-		}
-		st = cache
-	}
-	if m != nil {
-		st = store.NewInstrumented(st, m.StoreOp)
-	}
-	return st, nil
 }

@@ -254,7 +254,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "--no-such-flag"}, "", 2, ""},
 		{[]string{"serve", "--db", db, "--log-format", "yaml"}, "", 2, ""},
 		{[]string{"serve", "--db", db, "--verify-cache-size", "-1"}, "", 2, ""},
-		{[]string{"serve", "--db", "postgres://x"}, "", 2, ""},
+		{[]string{"serve", "--db", "mysql://u:secret@x/db"}, "", 2, ""},
 		{[]string{"serve", "--db", db, "extra"}, "", 2, ""},
 		{[]string{"verify"}, "", 2, ""}, // no key on stdin
 		{[]string{"verify", "--expect", "valid"}, "k", 2, ""},
@@ -264,6 +264,11 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "--db", db, "--root-token-file", filepath.Join(dir, "no-such-dir", "t")}, "", 2, ""},
 		{[]string{"serve", "--db", db, "--addr-file", filepath.Join(dir, "no-such-dir", "a")}, "", 2, ""},
 		{[]string{"reset-root-token", "--db", db}, "", 2, ""}, // no database there: nothing to reset
+		{[]string{"migrate", "--help"}, "", 0, "newer keymint"},
+		{[]string{"copy", "--help"}, "", 0, "holds no data yet"},
+		{[]string{"copy", "--to", "postgres://h/db"}, "", 2, ""},
+		{[]string{"copy", "--from", db, "--to", "postgres://h/db"}, "", 2, ""}, // no database to copy from
+		{[]string{"serve", "--db", db, "--replica-lease", "1ms"}, "", 2, ""},
 	} {
 		cl, out, errOut := testCLI(map[string]string{"KEYMINT_TOKEN": "t"}, c.stdin)
 		code := exitCode(run(context.Background(), c.args, cl), errOut)
@@ -271,8 +276,13 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("keymint %v: exit %d, stdout %q, stderr %q; want exit %d with %q", c.args, code, out, errOut, c.code, c.stdout)
 		}
 	}
+	// A database password is never echoed.
+	cl, _, errOut := testCLI(nil, "")
+	if code := exitCode(run(context.Background(), []string{"serve", "--db", "mysql://u:secret@x/db"}, cl), errOut); code != 2 || strings.Contains(errOut.String(), "secret") {
+		t.Errorf("an unsupported --db with a password: exit %d, %s", code, errOut)
+	}
 	// A root token set in the environment must be long enough to be one.
-	cl, _, errOut := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
+	cl, _, errOut = testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
 	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 || !strings.Contains(errOut.String(), "at least 24 characters") {
 		t.Errorf("a short KEYMINT_ROOT_TOKEN: exit %d, %s", code, errOut)
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -88,9 +89,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", redactURL(dsn), err)
+		return nil, fmt.Errorf("connecting to PostgreSQL at %s: %w", RedactURL(dsn), err)
 	}
-	if _, err := Migrate(ctx, db); err != nil {
+	applied, err := Migrate(ctx, db)
+	if err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -107,11 +109,14 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		IsForeignKey: func(err error) bool { return sqlState(err) == "23503" },
 		ForUpdate:    " FOR UPDATE",
 		Changed:      s.changed,
+		// After a copy, events get ids after the copied ones.
+		AfterCopy: `SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM events), false)`,
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	s.Applied = applied
 	return s, nil
 }
 
@@ -133,13 +138,17 @@ func sqlState(err error) string {
 	return ""
 }
 
-// redactURL drops a password from a database URL, for messages.
-func redactURL(dsn string) string {
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil || cfg.Password == "" {
+// RedactURL hides the password in a database URL: it never reaches a log or an error.
+func RedactURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
 		return dsn
 	}
-	return strings.Replace(dsn, ":"+cfg.Password+"@", ":xxxxx@", 1)
+	if _, ok := u.User.Password(); !ok {
+		return dsn
+	}
+	u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	return u.String()
 }
 
 // changed runs in every write transaction that can change a verdict: it

@@ -124,7 +124,8 @@ func open(ctx context.Context, path string) (*Store, error) {
 	db.SetMaxOpenConns(2 * runtime.GOMAXPROCS(0))
 	db.SetMaxIdleConns(2 * runtime.GOMAXPROCS(0))
 	db.SetConnMaxIdleTime(0)
-	if _, err := sqlstore.Migrate(ctx, db, goose.DialectSQLite3, Migrations); err != nil {
+	applied, err := sqlstore.Migrate(ctx, db, goose.DialectSQLite3, Migrations)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -133,6 +134,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.Applied = applied
 	return &Store{Store: s}, nil
 }
 

@@ -40,10 +40,16 @@ type Dialect struct {
 	// returns runs after commit and before the write returns (PostgreSQL:
 	// tell the other replicas and wait for them, see postgres.Replica).
 	Changed func(context.Context, *sql.Tx, store.Invalidation) (afterCommit func(context.Context) error, err error)
+	// AfterCopy runs in Copy's transaction once the rows are in (PostgreSQL:
+	// move the events id sequence past the copied ids).
+	AfterCopy string
 }
 
 // Store is a store.Store on a database/sql handle.
 type Store struct {
+	// Applied are the schema versions that opening this store applied.
+	Applied []int64
+
 	db      *sql.DB
 	dialect Dialect
 	lookup  *sql.Stmt
