@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
@@ -25,17 +26,25 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.StopShared()
+	os.Exit(code)
 }
 
-// startChild runs `keymint serve` as a child process on db and waits until it listens.
+// startChild runs `keymint serve` as a child process on dir/k.db and waits until it listens.
 func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
+	return startServer(t, dir, "serve", "sqlite:"+filepath.Join(dir, "k.db"))
+}
+
+// startServer runs `keymint serve --db db args...` as a child process
+// (logging to dir/name.log) and waits until it listens.
+func startServer(t *testing.T, dir, name, db string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
-	addrFile := filepath.Join(dir, "addr")
+	addrFile := filepath.Join(dir, name+".addr")
 	os.Remove(addrFile)
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile, "--db", "sqlite:"+filepath.Join(dir, "k.db"))
-	cmd.Env = append(os.Environ(), "KEYMINT_TEST_MAIN=1", "KEYMINT_ROOT_TOKEN=crash-root-token-0123456789")
-	log, err := os.Create(filepath.Join(dir, "serve.log"))
+	cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0", "--addr-file", addrFile, "--db", db}, args...)...)
+	cmd.Env = append(os.Environ(), "KEYMINT_TEST_MAIN=1", "KEYMINT_ROOT_TOKEN="+childRootToken)
+	log, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +64,8 @@ func startChild(t *testing.T, dir string) (*exec.Cmd, string) {
 	return nil, ""
 }
 
+const childRootToken = "crash-root-token-0123456789"
+
 // kill -9 the server during concurrent creates and rotations, restart it on
 // the same file: every acknowledged write is there, every secret it returned
 // verifies, and the database is whole.
@@ -62,7 +73,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	dir := t.TempDir()
 	cmd, url := startChild(t, dir)
 	ctx := context.Background()
-	c, err := client.New(url, "crash-root-token-0123456789")
+	c, err := client.New(url, childRootToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +132,7 @@ func TestCrashDuringWrites(t *testing.T) {
 
 	cmd, url = startChild(t, dir)
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	c, _ = client.New(url, "crash-root-token-0123456789")
+	c, _ = client.New(url, childRootToken)
 	keys, err := c.ListKeys(ctx, "acme", "")
 	if err != nil {
 		t.Fatal(err)

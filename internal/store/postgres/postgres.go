@@ -7,8 +7,10 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,6 +55,7 @@ type Options struct {
 // Store is a store.Store on PostgreSQL.
 type Store struct {
 	*sqlstore.Store
+	id    string
 	cfg   *pgx.ConnConfig
 	lease time.Duration
 	log   *slog.Logger
@@ -76,8 +79,11 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--db: %w", err)
 	}
+	// The process's id names its connections (keymint-<id>) and its row in
+	// the replicas table: an operator can tell whose connections are whose.
+	id := newID()
 	if cfg.RuntimeParams["application_name"] == "" {
-		cfg.RuntimeParams["application_name"] = "keymint"
+		cfg.RuntimeParams["application_name"] = "keymint-" + id
 	}
 	db := stdlib.OpenDB(*cfg)
 	n := o.MaxConns
@@ -96,7 +102,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{cfg: cfg, lease: o.Lease, log: o.Logger, acks: make(chan struct{})}
+	s := &Store{id: id, cfg: cfg, lease: o.Lease, log: o.Logger, acks: make(chan struct{})}
 	if s.lease <= 0 {
 		s.lease = DefaultLease
 	}
@@ -118,6 +124,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	s.Applied = applied
 	return s, nil
+}
+
+func newID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Migrate applies the schema migrations db has not had, holding a

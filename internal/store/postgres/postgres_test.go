@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
@@ -30,4 +31,23 @@ func openFresh(t *testing.T) *postgres.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
+}
+
+// How keymint serve runs PostgreSQL: the verify cache in front, kept by a
+// replica. It must behave as the store does.
+func TestConformanceWithReplica(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s := openFresh(t)
+		cache := store.NewVerifyCache(s, 1000)
+		r := s.NewReplica(cache)
+		cache.Usable = r.LeaseValid
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		for !r.LeaseValid() {
+			time.Sleep(5 * time.Millisecond) // the replica's first ack, over a real connection
+		}
+		return cache
+	})
 }

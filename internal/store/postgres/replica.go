@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"sync/atomic"
@@ -37,10 +35,8 @@ type Replica struct {
 
 // NewReplica makes this process a replica of s, keeping cache current once Run starts.
 func (s *Store) NewReplica(cache Invalidator) *Replica {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
 	host, _ := os.Hostname()
-	return &Replica{s: s, cache: cache, id: hex.EncodeToString(b), host: host, base: time.Now(), renewEvery: s.lease / 4}
+	return &Replica{s: s, cache: cache, id: s.id, host: host, base: time.Now(), renewEvery: s.lease / 4}
 }
 
 // ID names the replica in the replicas table.
@@ -80,7 +76,7 @@ func (r *Replica) Run(ctx context.Context) {
 // session listens on one connection until it fails or ctx ends.
 func (r *Replica) session(ctx context.Context) error {
 	cfg := r.s.cfg.Copy()
-	cfg.RuntimeParams["application_name"] = "keymint-replica-" + r.id
+	cfg.RuntimeParams["application_name"] = "keymint-" + r.id + "-listen"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
