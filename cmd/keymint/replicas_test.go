@@ -190,7 +190,10 @@ func (r *replicaSet) churn(keys []liveKey, loadOn []int, during func() (after fu
 		mu.Unlock()
 		took[i] = answered[i].Sub(start)
 	}
-	results = append(results, after()...)
+	extra := after()
+	mu.Lock()
+	results = append(results, extra...)
+	mu.Unlock()
 	// Each changed key, on every replica (the disturbed ones first), after
 	// every change has answered.
 	for i, k := range keys {
@@ -198,7 +201,9 @@ func (r *replicaSet) churn(keys []liveKey, loadOn []int, during func() (after fu
 			c := r.clients[rep]
 			start := time.Now()
 			v, err := c.Verify(ctx, wire.VerifyRequest{Key: k.secret})
+			mu.Lock()
 			results = append(results, verdict{i, rep, start, err == nil && v.Valid, err})
+			mu.Unlock()
 		}
 	}
 	close(stop)
