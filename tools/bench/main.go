@@ -67,6 +67,10 @@ func run(ctx context.Context) error {
 	if err := benchVerify(ctx, work, r); err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	logf("postgres: two replicas")
+	if err := benchPostgres(ctx, work, r); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	logf("store: creating %d keys directly, then idle memory", *memoryKeys)
 	if err := benchStoreAndMemory(ctx, work, r); err != nil {
 		return fmt.Errorf("store/memory: %w", err)

@@ -59,6 +59,21 @@ type report struct {
 
 	Micro   []string
 	Profile []profileShare
+
+	// PostgreSQL, two replicas.
+	PG                            map[int][]loadResult
+	CreatePG                      throughput
+	ChurnSQLiteOff, ChurnSQLiteOn []loadResult
+	ChurnPGOff, ChurnPGOn         []loadResult
+	RevokeHealthy, RevokePaused   []time.Duration
+}
+
+// quantile of sorted durations.
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	return d[min(len(d)-1, int(q*float64(len(d))))]
 }
 
 // stat is the median of a measurement's runs, with its min and max.
@@ -166,6 +181,9 @@ func (r *report) markdown() string {
 		}
 		w("")
 	}
+	if len(r.PG) > 0 {
+		r.postgresMarkdown(w)
+	}
 	w("## Create and rotate")
 	w("")
 	w("| operation | keys | concurrency | keys/s |")
@@ -173,6 +191,9 @@ func (r *report) markdown() string {
 	w("| create through the API (HTTP, JSON, auth, idempotency key) | %d | %d | %.0f |", r.CreateAPI.Count, r.CreateAPI.Workers, r.CreateAPI.perSec())
 	w("| create through the service directly (validation, key generation, hashing, one SQLite transaction) | %d | %d | %.0f |", r.CreateStore.Count, r.CreateStore.Workers, r.CreateStore.perSec())
 	w("| rotate through the API | %d | %d | %.0f |", r.RotateAPI.Count, r.RotateAPI.Workers, r.RotateAPI.perSec())
+	if r.CreatePG.Count > 0 {
+		w("| create through the API, PostgreSQL (fsync on) | %d | %d | %.0f |", r.CreatePG.Count, r.CreatePG.Workers, r.CreatePG.perSec())
+	}
 	w("")
 	if r.CreateStore.perSec() > 0 {
 		w("The HTTP layer's share of a create: %.0f%% (1 − API rate / service rate). Creates are bound by SQLite's single writer: each is one committed transaction.",
@@ -250,4 +271,55 @@ func (r *report) markdown() string {
 	w("")
 	w("A verify looks up two secrets by SHA-256 hash (the credential, then the key). `keymint serve` keeps them in its verify cache (`internal/store.VerifyCache`): the SQLite server is the database's only writer, and every write that can change a verdict empties the cache before it answers, so a revoke or disable shows on the very next verify. Unknown keys are not cached and reach SQLite. Nothing is written per request: `last_used_at` is batched each second. What remains is HTTP, JSON, the per-request log line and the allocations they make; `make bench BENCH_FLAGS=\"-profile cpu.pprof\"` keeps the profile for `go tool pprof`.")
 	return b.String()
+}
+
+func (r *report) postgresMarkdown(w func(string, ...any)) {
+	rps := func(l loadResult) float64 { return l.PerSec }
+	p50 := func(l loadResult) float64 { return ms(l.P50) }
+	p99 := func(l loadResult) float64 { return ms(l.P99) }
+	w("## PostgreSQL: two replicas")
+	w("")
+	w("Two `keymint serve` processes on one throwaway PostgreSQL 15 (`fsync` on, same machine), %d keys across 10 apps with no rate limit, the same request mix and credential, the connections split evenly between the replicas; the floor is the one measured above in this run.", r.CreatePG.Count)
+	w("")
+	w("| connections | requests/s | p50 | p99 | / floor requests/s | / floor p99 |")
+	w("|---:|---:|---:|---:|---:|---:|")
+	var targets []string
+	for _, conns := range []int{16, 64} {
+		pg, fl := r.PG[conns], r.Floor[conns]
+		tput, lat := pick(pg, rps).med/pick(fl, rps).med, pick(pg, p99).med/pick(fl, p99).med
+		w("| %d | %s | %s | %s | **%.2f** | **%.2f** |", conns, pick(pg, rps).format("", 0), pick(pg, p50).format(" ms", 2), pick(pg, p99).format(" ms", 2), tput, lat)
+		targets = append(targets, fmt.Sprintf("- %d connections: %.2f of the floor's throughput (target ≥ 0.5: %s); p99 %.2f× the floor's (target ≤ 2: %s)", conns, tput, verdict(tput >= 0.5), lat, verdict(lat <= 2)))
+	}
+	hp50, hp99 := quantile(r.RevokeHealthy, 0.5), quantile(r.RevokeHealthy, 0.99)
+	targets = append(targets, fmt.Sprintf("- a revoke answers in p99 %.1f ms with both replicas healthy (target < 50 ms: %s)", ms(hp99), verdict(hp99 < 50*time.Millisecond)))
+	w("")
+	w("| a revoke through replica 0, until it answers | revokes | p50 | p99 | max |")
+	w("|---|---:|---:|---:|---:|")
+	w("| both replicas healthy (each waits for the other's ack) | %d | %.1f ms | %.1f ms | %.1f ms |", len(r.RevokeHealthy), ms(hp50), ms(hp99), ms(quantile(r.RevokeHealthy, 1)))
+	w("| replica 1 paused (SIGSTOP) holding its lease: the worst case | %d | %.0f ms | | %.0f ms |", len(r.RevokePaused), ms(quantile(r.RevokePaused, 0.5)), ms(quantile(r.RevokePaused, 1)))
+	w("")
+	w("A paused replica holds a revoke until its lease (`--replica-lease`, 2 s) runs out; see docs/replicas.md.")
+	w("")
+	w("**Verify under churn.** Verify at 64 connections with and without %d writes per second (rotations, disables and revokes of other keys), alternating run by run. A write drops only what it changed from each cache.", churnRate)
+	w("")
+	w("| backend | without churn | with churn | change |")
+	w("|---|---:|---:|---:|")
+	for _, row := range []struct {
+		name    string
+		off, on []loadResult
+	}{{"SQLite, one server", r.ChurnSQLiteOff, r.ChurnSQLiteOn}, {"PostgreSQL, two replicas", r.ChurnPGOff, r.ChurnPGOn}} {
+		if len(row.off) == 0 {
+			continue
+		}
+		change := pick(row.on, rps).med/pick(row.off, rps).med - 1
+		w("| %s | %s | %s | %+.1f%% |", row.name, pick(row.off, rps).format("", 0), pick(row.on, rps).format("", 0), 100*change)
+		targets = append(targets, fmt.Sprintf("- %s: verify under churn within %.1f%% of without (target within 10%%: %s)", row.name, 100*change, verdict(change >= -0.10)))
+	}
+	w("")
+	w("Targets:")
+	w("")
+	for _, t := range targets {
+		w("%s", t)
+	}
+	w("")
 }

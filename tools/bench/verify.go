@@ -54,33 +54,16 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 	if err != nil {
 		return err
 	}
-	// Applications verify with a narrow credential, which costs a lookup of its own.
-	cred, err := c.CreateKey(ctx, wire.ManagementApp, wire.CreateKey{Name: "bench verifier", Scopes: []string{wire.ScopeVerify}})
+	// The apps have a rate limit too high to bite: the limiter's cost is in the figure.
+	seed, err := seedKeys(ctx, c, *verifyKeys, &wire.RateLimit{Requests: 1_000_000_000, Window: "1s"})
 	if err != nil {
 		return err
 	}
-	const apps = 10
-	for i := range apps {
-		if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: fmt.Sprintf("app-%d", i), Name: "bench", Scopes: []string{"read:data", "write:data"},
-			KeyPrefix: fmt.Sprintf("bench%d", i), RateLimit: &wire.RateLimit{Requests: 1_000_000_000, Window: "1s"}}); err != nil {
-			return err
-		}
-	}
-	secrets := make([]string, *verifyKeys)
-	ids := make([]string, *verifyKeys)
-	elapsed, err := parallel(*verifyKeys, 16, func(i int) error {
-		k, err := c.CreateKey(ctx, fmt.Sprintf("app-%d", i%apps), wire.CreateKey{Name: fmt.Sprintf("key %d", i),
-			Scopes: []string{"read:data"}, Metadata: map[string]string{"customer": fmt.Sprintf("c%d", i)}})
-		secrets[i], ids[i] = k.Secret, k.Key.ID
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	r.CreateAPI = throughput{Count: *verifyKeys, Workers: 16, Elapsed: elapsed}
+	cred, secrets, ids, reqs := seed.cred, seed.secrets, seed.ids, seed.reqs
+	r.CreateAPI = seed.created
 	r.WALAfterAPICreates = fileSize(filepath.Join(work, "verify.db-wal"))
 	rotations := min(2000, *verifyKeys)
-	elapsed, err = parallel(rotations, 16, func(i int) error {
+	elapsed, err := parallel(rotations, 16, func(i int) error {
 		k, err := c.RotateKey(ctx, ids[i], wire.RotateKey{GracePeriod: "0s"})
 		secrets[i] = k.Secret
 		return err
@@ -89,22 +72,7 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.RotateAPI = throughput{Count: rotations, Workers: 16, Elapsed: elapsed}
-
-	// 90% VALID, 5% INSUFFICIENT_SCOPE, 5% NOT_FOUND (well-formed, unknown: it reaches the store).
-	rng := rand.New(rand.NewPCG(1, 2))
-	reqs := make([]request, 20000)
-	for i := range reqs {
-		k := secrets[rng.IntN(len(secrets))]
-		req, want := wire.VerifyRequest{Key: k, Scopes: []string{"read:data"}}, wire.CodeValid
-		switch n := rng.IntN(100); {
-		case n < 5:
-			req.Scopes, want = []string{"write:data"}, wire.CodeInsufficientScope
-		case n < 10:
-			req.Key, want = keyformat.Generate(fmt.Sprintf("bench%d", rng.IntN(apps))), wire.CodeNotFound
-		}
-		reqs[i].body, _ = json.Marshal(req)
-		reqs[i].want = want
-	}
+	reqs = verifyRequests(secrets) // the rotated secrets
 	if err := checkVerdicts(srv.url(), cred.Secret, reqs[:2000]); err != nil {
 		return err
 	}
@@ -144,11 +112,76 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 			r.Floor[conns] = append(r.Floor[conns], fl)
 		}
 	}
+	churnIDs, err := churnKeys(ctx, c, 100)
+	if err != nil {
+		return err
+	}
+	if r.ChurnSQLiteOff, r.ChurnSQLiteOn, err = benchChurn(ctx, []string{srv.url()}, cred.Secret, reqs, c, churnIDs); err != nil {
+		return err
+	}
 	if _, r.PeakRSS, err = srv.memory(); err != nil {
 		return err
 	}
 	srv.stop()
 	return benchMetricsCost(work, cred.Secret, reqs, r)
+}
+
+// seeded is what seedKeys made: a verify credential, keys with their secrets, and the request mix.
+type seeded struct {
+	cred    wire.KeyWithSecret
+	secrets []string
+	ids     []string
+	reqs    []request
+	created throughput
+}
+
+const benchApps = 10
+
+// seedKeys creates a verify-scoped credential, 10 apps (with limit, if any)
+// and n keys across them through the API, 16 at a time.
+func seedKeys(ctx context.Context, c *client.Client, n int, limit *wire.RateLimit) (seeded, error) {
+	var s seeded
+	var err error
+	// Applications verify with a narrow credential, which costs a lookup of its own.
+	if s.cred, err = c.CreateKey(ctx, wire.ManagementApp, wire.CreateKey{Name: "bench verifier", Scopes: []string{wire.ScopeVerify}}); err != nil {
+		return s, err
+	}
+	for i := range benchApps {
+		if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: fmt.Sprintf("app-%d", i), Name: "bench", Scopes: []string{"read:data", "write:data"},
+			KeyPrefix: fmt.Sprintf("bench%d", i), RateLimit: limit}); err != nil {
+			return s, err
+		}
+	}
+	s.secrets, s.ids = make([]string, n), make([]string, n)
+	elapsed, err := parallel(n, 16, func(i int) error {
+		k, err := c.CreateKey(ctx, fmt.Sprintf("app-%d", i%benchApps), wire.CreateKey{Name: fmt.Sprintf("key %d", i),
+			Scopes: []string{"read:data"}, Metadata: map[string]string{"customer": fmt.Sprintf("c%d", i)}})
+		s.secrets[i], s.ids[i] = k.Secret, k.Key.ID
+		return err
+	})
+	s.created = throughput{Count: n, Workers: 16, Elapsed: elapsed}
+	s.reqs = verifyRequests(s.secrets)
+	return s, err
+}
+
+// verifyRequests is the request mix over secrets: 90% VALID, 5%
+// INSUFFICIENT_SCOPE, 5% NOT_FOUND (well-formed, unknown: it reaches the store).
+func verifyRequests(secrets []string) []request {
+	rng := rand.New(rand.NewPCG(1, 2))
+	reqs := make([]request, 20000)
+	for i := range reqs {
+		k := secrets[rng.IntN(len(secrets))]
+		req, want := wire.VerifyRequest{Key: k, Scopes: []string{"read:data"}}, wire.CodeValid
+		switch n := rng.IntN(100); {
+		case n < 5:
+			req.Scopes, want = []string{"write:data"}, wire.CodeInsufficientScope
+		case n < 10:
+			req.Key, want = keyformat.Generate(fmt.Sprintf("bench%d", rng.IntN(benchApps))), wire.CodeNotFound
+		}
+		reqs[i].body, _ = json.Marshal(req)
+		reqs[i].want = want
+	}
+	return reqs
 }
 
 // benchMetricsCost measures verify with --metrics-addr against without,
@@ -249,7 +282,12 @@ func checkVerdicts(url, token string, reqs []request) error {
 // load drives POST /v1/verify with conns connections for d (after a one-second
 // warm-up), or until maxReq requests, whichever comes first.
 func load(url, token string, reqs []request, conns int, d time.Duration, maxReq int) loadResult {
-	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+	return loadMany([]string{url}, token, reqs, conns, d, maxReq)
+}
+
+// loadMany is load with the connections spread evenly over several servers (replicas).
+func loadMany(urls []string, token string, reqs []request, conns int, d time.Duration, maxReq int) loadResult {
+	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: (conns + len(urls) - 1) / len(urls), DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var sent atomic.Int64
@@ -275,7 +313,7 @@ func load(url, token string, reqs []request, conns int, d time.Duration, maxReq 
 					break
 				}
 				q := reqs[rng.IntN(len(reqs))]
-				req, _ := http.NewRequest("POST", url+"/v1/verify", bytes.NewReader(q.body))
+				req, _ := http.NewRequest("POST", urls[w%len(urls)]+"/v1/verify", bytes.NewReader(q.body))
 				req.Header.Set("Authorization", "Bearer "+token)
 				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()

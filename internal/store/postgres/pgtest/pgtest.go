@@ -87,8 +87,9 @@ func StopShared() {
 	}
 }
 
-// Start runs initdb into a temporary directory and starts postgres on it.
-func Start() (*Server, error) {
+// Start runs initdb into a temporary directory and starts postgres on it,
+// with settings (-c name=value ...) after the test defaults.
+func Start(settings ...string) (*Server, error) {
 	initdb, err := Bin("initdb")
 	if err != nil {
 		return nil, err
@@ -125,6 +126,7 @@ func Start() (*Server, error) {
 	// Durability is not under test: fsync off makes the cluster quick to use.
 	s.cmd = exec.Command(postgres, "-D", data, "-p", strconv.Itoa(s.Port), "-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+dir, "-c", "fsync=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB")
+	s.cmd.Args = append(s.cmd.Args, settings...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = cred
 	if s.cmd.SysProcAttr == nil {

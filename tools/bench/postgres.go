@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// churnRate is the writes per second (rotations, disables, revokes of keys
+// the verify load does not use) that the churn figures run beside verify.
+const churnRate = 10
+
+// churnKeys creates the keys the churn writes work through.
+func churnKeys(ctx context.Context, c *client.Client, n int) ([]string, error) {
+	ids := make([]string, n)
+	_, err := parallel(n, 8, func(i int) error {
+		k, err := c.CreateKey(ctx, "app-0", wire.CreateKey{Name: fmt.Sprintf("churn %d", i), Scopes: []string{"read:data"}})
+		ids[i] = k.Key.ID
+		return err
+	})
+	return ids, err
+}
+
+// benchChurn measures verify at 64 connections without and with churnRate
+// writes per second, alternating run by run.
+func benchChurn(ctx context.Context, urls []string, token string, reqs []request, c *client.Client, ids []string) (without, with []loadResult, err error) {
+	next := 0
+	for run := range *runs {
+		logf("churn: run %d/%d on %d server(s)", run+1, *runs, len(urls))
+		without = append(without, loadMany(urls, token, reqs, 64, *duration, *maxRequests))
+		stop, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			t := time.NewTicker(time.Second / churnRate)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					done <- nil
+					return
+				case <-t.C:
+				}
+				// Each key is rotated, then disabled, then revoked.
+				id := ids[(next/3)%len(ids)]
+				var err error
+				switch next % 3 {
+				case 0:
+					_, err = c.RotateKey(ctx, id, wire.RotateKey{GracePeriod: "0s"})
+				case 1:
+					f := false
+					_, err = c.UpdateKey(ctx, id, wire.UpdateKey{Enabled: &f})
+				case 2:
+					err = c.RevokeKey(ctx, id)
+				}
+				next++
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+		with = append(with, loadMany(urls, token, reqs, 64, *duration, *maxRequests))
+		close(stop)
+		if err := <-done; err != nil {
+			return nil, nil, fmt.Errorf("churn write: %w", err)
+		}
+	}
+	return without, with, nil
+}
+
+// benchPostgres runs two replicas on a throwaway PostgreSQL (fsync on):
+// creates, aggregate verify through both, verify under churn, and how long a
+// revoke takes to answer, healthy and with one replica paused.
+func benchPostgres(ctx context.Context, work string, r *report) error {
+	pg, err := pgtest.Start("-c", "fsync=on")
+	if err != nil {
+		return err
+	}
+	defer pg.Stop()
+	dsn := pg.DSN("postgres")
+	env := []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken, "KEYMINT_LOG_FORMAT=json"}
+	var replicas []*proc
+	for range 2 {
+		p, err := startServer(work, *keymintBin, env, "serve", "--db", dsn)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		replicas = append(replicas, p)
+	}
+	urls := []string{replicas[0].url(), replicas[1].url()}
+	c, err := client.New(urls[0], benchRootToken)
+	if err != nil {
+		return err
+	}
+	n := min(*verifyKeys, 5000)
+	logf("postgres: seeding %d keys through the API", n)
+	// No rate limit: on PostgreSQL a limit is counted in the database, a
+	// round trip per verify (RateLimitedPG measures that).
+	seed, err := seedKeys(ctx, c, n, nil)
+	if err != nil {
+		return err
+	}
+	r.CreatePG = seed.created
+	if err := checkVerdicts(urls[1], seed.cred.Secret, seed.reqs[:2000]); err != nil {
+		return err
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := waitLeases(db, 2); err != nil {
+		return err
+	}
+	r.PG = map[int][]loadResult{}
+	for _, conns := range []int{16, 64} {
+		for run := range *runs {
+			logf("postgres verify load: %d connections over 2 replicas, run %d/%d", conns, run+1, *runs)
+			l := loadMany(urls, seed.cred.Secret, seed.reqs, conns, *duration, *maxRequests)
+			if l.Errors > 0 {
+				return fmt.Errorf("%d errors from the replicas", l.Errors)
+			}
+			r.PG[conns] = append(r.PG[conns], l)
+		}
+	}
+	ids, err := churnKeys(ctx, c, 100)
+	if err != nil {
+		return err
+	}
+	if r.ChurnPGOff, r.ChurnPGOn, err = benchChurn(ctx, urls, seed.cred.Secret, seed.reqs, c, ids); err != nil {
+		return err
+	}
+
+	// Revokes, each of a key both replicas have cached, through replica 0.
+	revokeIDs, err := churnKeys(ctx, c, 200)
+	if err != nil {
+		return err
+	}
+	r.RevokeHealthy = nil
+	for _, id := range revokeIDs {
+		start := time.Now()
+		if err := c.RevokeKey(ctx, id); err != nil {
+			return err
+		}
+		r.RevokeHealthy = append(r.RevokeHealthy, time.Since(start))
+	}
+	r.RevokePaused = nil
+	for i := range 3 {
+		if err := waitLeases(db, 2); err != nil {
+			return err
+		}
+		logf("postgres: revoke with a replica paused, %d/3", i+1)
+		k, err := c.CreateKey(ctx, "app-0", wire.CreateKey{Name: "paused", Scopes: []string{"read:data"}})
+		if err != nil {
+			return err
+		}
+		if err := replicas[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			return err
+		}
+		start := time.Now()
+		err = c.RevokeKey(ctx, k.Key.ID)
+		r.RevokePaused = append(r.RevokePaused, time.Since(start))
+		_ = replicas[1].cmd.Process.Signal(syscall.SIGCONT)
+		if err != nil {
+			return err
+		}
+	}
+	slices.Sort(r.RevokeHealthy)
+	slices.Sort(r.RevokePaused)
+	return nil
+}
+
+// waitLeases waits until n replicas hold a lease (their caches answer).
+func waitLeases(db *sql.DB, n int) error {
+	var got int
+	for range 500 {
+		if err := db.QueryRow(`SELECT count(*) FROM replicas WHERE lease_until > clock_timestamp()`).Scan(&got); err != nil {
+			return err
+		}
+		if got == n {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond) // other processes' progress: no clock to inject
+	}
+	return fmt.Errorf("%d replicas hold a lease, want %d", got, n)
+}
