@@ -149,12 +149,7 @@ func (r *report) markdown() string {
 				conns, tput, verdict(tput >= 0.5), lat, verdict(lat <= 2)))
 	}
 	w("")
-	w("Targets:")
-	w("")
-	for _, t := range targets {
-		w("%s", t)
-	}
-	w("")
+	writeTargets(w, targets)
 	if len(r.MetricsOn) > 0 {
 		w("## Verify with metrics on and off")
 		w("")
@@ -174,12 +169,7 @@ func (r *report) markdown() string {
 			targets = append(targets, fmt.Sprintf("- %d connections: metrics cost %.1f%% of throughput (target ≤ 5%%: %s)", conns, 100*cost, verdict(cost <= 0.05)))
 		}
 		w("")
-		w("Targets:")
-		w("")
-		for _, t := range targets {
-			w("%s", t)
-		}
-		w("")
+		writeTargets(w, targets)
 	}
 	if len(r.PG) > 0 {
 		r.postgresMarkdown(w)
@@ -225,12 +215,7 @@ func (r *report) markdown() string {
 		w("")
 		w("Most of a plan's cost is the plugin protocol and the framework's per-attribute work, the same for both providers. keymint's provider adds an HTTP call per key on refresh and per change, and it turns off the plugin SDK's own trace logs unless `TF_LOG` asks for them: left on, they are a JSON line per attribute per resource, about a third of the provider's CPU, which Terraform then discards. hashicorp/time pays that by default; the SDK-logs-off column runs it with `TF_LOG_SDK*=off`, as keymint runs, for a like-for-like floor. Against that floor keymint pays, per key, an HTTP call on refresh and on each change, and the framework's per-attribute work on a larger schema (17 attributes against time_static's 10): a profile of the provider in a no-change plan shows the framework's schema walking and value conversion first, and keymint's own Read under a tenth of its CPU.")
 		w("")
-		w("Targets:")
-		w("")
-		for _, t := range tfTargets {
-			w("%s", t)
-		}
-		w("")
+		writeTargets(w, tfTargets)
 	}
 	w("## Memory")
 	w("")
@@ -316,6 +301,11 @@ func (r *report) postgresMarkdown(w func(string, ...any)) {
 		targets = append(targets, fmt.Sprintf("- %s: verify under churn within %.1f%% of without (target within 10%%: %s)", row.name, 100*change, verdict(change >= -0.10)))
 	}
 	w("")
+	writeTargets(w, targets)
+}
+
+// writeTargets lists the targets a section was measured against.
+func writeTargets(w func(string, ...any), targets []string) {
 	w("Targets:")
 	w("")
 	for _, t := range targets {
