@@ -59,7 +59,7 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 	if err != nil {
 		return err
 	}
-	cred, secrets, ids, reqs := seed.cred, seed.secrets, seed.ids, seed.reqs
+	cred, secrets, ids := seed.cred, seed.secrets, seed.ids
 	r.CreateAPI = seed.created
 	r.WALAfterAPICreates = fileSize(filepath.Join(work, "verify.db-wal"))
 	rotations := min(2000, *verifyKeys)
@@ -72,7 +72,7 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.RotateAPI = throughput{Count: rotations, Workers: 16, Elapsed: elapsed}
-	reqs = verifyRequests(secrets) // the rotated secrets
+	reqs := verifyRequests(secrets) // the rotated secrets
 	if err := checkVerdicts(srv.url(), cred.Secret, reqs[:2000]); err != nil {
 		return err
 	}

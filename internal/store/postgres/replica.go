@@ -81,7 +81,7 @@ func (r *Replica) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	for _, stmt := range []string{"LISTEN keymint_invalidate", "LISTEN keymint_ack"} {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			return err

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -41,37 +42,11 @@ func Copy(ctx context.Context, src, dst *Store) (map[string]int64, error) {
 	counts := map[string]int64{}
 	err = dst.tx(ctx, nil, func(w *wtx) error {
 		for _, t := range Tables {
-			cols := columns[t]
-			rows, err := rtx.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+t)
+			n, err := copyTable(ctx, rtx, w, t)
 			if err != nil {
-				return fmt.Errorf("reading %s: %w", t, err)
-			}
-			insert := `INSERT INTO ` + t + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			for rows.Next() {
-				if err := rows.Scan(ptrs...); err != nil {
-					rows.Close()
-					return err
-				}
-				for i, c := range cols {
-					if c == "enabled" {
-						vals[i] = asBool(vals[i]) // SQLite keeps booleans as integers
-					}
-				}
-				if _, err := w.exec(ctx, insert, vals...); err != nil {
-					rows.Close()
-					return fmt.Errorf("writing %s: %w", t, err)
-				}
-				counts[t]++
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
 				return err
 			}
+			counts[t] = n
 		}
 		if dst.dialect.AfterCopy != "" {
 			if _, err := w.exec(ctx, dst.dialect.AfterCopy); err != nil {
@@ -93,6 +68,38 @@ func Copy(ctx context.Context, src, dst *Store) (map[string]int64, error) {
 		}
 	}
 	return counts, nil
+}
+
+// copyTable copies table t's rows from the read transaction into w.
+func copyTable(ctx context.Context, rtx *sql.Tx, w *wtx, t string) (int64, error) {
+	cols := columns[t]
+	rows, err := rtx.QueryContext(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+t)
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", t, err)
+	}
+	defer rows.Close()
+	insert := `INSERT INTO ` + t + ` (` + strings.Join(cols, ", ") + `) VALUES (?` + strings.Repeat(", ?", len(cols)-1) + `)`
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var n int64
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		for i, c := range cols {
+			if c == "enabled" {
+				vals[i] = asBool(vals[i]) // SQLite keeps booleans as integers
+			}
+		}
+		if _, err := w.exec(ctx, insert, vals...); err != nil {
+			return n, fmt.Errorf("writing %s: %w", t, err)
+		}
+		n++
+	}
+	return n, rows.Err()
 }
 
 func asBool(v any) any {

@@ -111,7 +111,7 @@ func Start(settings ...string) (*Server, error) {
 	init := exec.Command(initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C")
 	init.SysProcAttr = cred
 	if out, err := init.CombinedOutput(); err != nil {
-		return nil, s.fail(fmt.Errorf("initdb: %v\n%s", err, out))
+		return nil, s.fail(fmt.Errorf("initdb: %w\n%s", err, out))
 	}
 	if s.Port, err = freePort(); err != nil {
 		return nil, s.fail(err)
@@ -135,7 +135,7 @@ func Start(settings ...string) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, s.fail(err)
 	}
-	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		db, err := sql.Open("pgx", s.DSN("postgres"))
@@ -154,7 +154,7 @@ func Start(settings ...string) (*Server, error) {
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("postgres did not accept connections in 30s: %v", err)
+			return nil, fmt.Errorf("postgres did not accept connections in 30s: %w", err)
 		}
 	}
 }
