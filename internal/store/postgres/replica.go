@@ -87,6 +87,11 @@ func (r *Replica) session(ctx context.Context) error {
 			return err
 		}
 	}
+	// Rows of replicas that died without leaving (kill -9) hold no lease;
+	// an hour after it ended, they go.
+	if _, err := conn.Exec(ctx, `DELETE FROM replicas WHERE lease_until < clock_timestamp() - interval '1 hour'`); err != nil {
+		return err
+	}
 	// Whatever was notified before LISTEN went unheard: start from nothing,
 	// at the number committed now.
 	r.cache.Clear()
