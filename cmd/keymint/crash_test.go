@@ -53,6 +53,14 @@ func startServer(t *testing.T, dir, name, db string, args ...string) (*exec.Cmd,
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that fails early leaves no server behind.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGCONT)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	for range 500 {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
 			return cmd, "http://" + string(b)

@@ -38,12 +38,16 @@ func (d database) String() string {
 
 func parseDB(dsn string) (database, error) {
 	if postgres.IsURL(dsn) {
+		if err := postgres.CheckURL(dsn); err != nil {
+			return database{}, usageErrorf("--db %s: %v", postgres.RedactURL(dsn), err)
+		}
 		return database{url: dsn}, nil
 	}
 	scheme, rest, _ := strings.Cut(dsn, ":")
 	switch {
 	case scheme != "sqlite":
-		return database{}, usageErrorf("--db %q: unsupported database; use sqlite:<path> or postgres://user@host/db", postgres.RedactURL(dsn))
+		// The value is not echoed: it may hold a password in a form we do not know.
+		return database{}, usageErrorf("--db: unsupported database; use sqlite:<path> or postgres://user@host/db (a keyword string such as \"host=... password=...\" is not accepted)")
 	case rest == "":
 		return database{}, usageErrorf("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
 	}
@@ -52,12 +56,16 @@ func parseDB(dsn string) (database, error) {
 
 // mustExist refuses a SQLite path with no database: a command that works on
 // a server's data would otherwise make an empty one.
-func (d database) mustExist(cmd string) error {
+func (d database) mustExist(cmd, flagName string) error {
 	if d.url != "" {
 		return nil
 	}
 	if _, err := os.Stat(d.path); err != nil {
-		return usageErrorf("%s: no database at %s; pass the server's database with --db sqlite:<path> (or KEYMINT_DB)", cmd, d.path)
+		hint := " (or KEYMINT_DB)"
+		if flagName != "--db" {
+			hint = ""
+		}
+		return usageErrorf("%s: no database at %s; pass the server's database with %s sqlite:<path>%s", cmd, d.path, flagName, hint)
 	}
 	return nil
 }
@@ -130,6 +138,9 @@ func migrateCmd(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
+	if err := target.mustExist("migrate", "--db"); err != nil {
+		return err // a mistyped path would otherwise become a new, empty database
+	}
 	opened, err := openStore(ctx, target, storeOptions{})
 	if err != nil {
 		return err
@@ -165,7 +176,7 @@ func copyCmd(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	if err := src.mustExist("copy"); err != nil {
+	if err := src.mustExist("copy", "--from"); err != nil {
 		return err
 	}
 	if src == dst {

@@ -263,7 +263,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	replicaDone := make(chan struct{})
 	if opened.replica != nil {
 		go func() { opened.replica.Run(replicaCtx); close(replicaDone) }()
-		log.Info("replica", "id", opened.replica.ID(), "lease", *lease)
+		log.Info("replica", "id", opened.replica.ID(), "lease", lease.String())
 	} else {
 		close(replicaDone)
 	}
@@ -412,7 +412,7 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	if err := target.mustExist("reset-root-token"); err != nil {
+	if err := target.mustExist("reset-root-token", "--db"); err != nil {
 		return err
 	}
 	if err := checkNewFile("--root-token-file", *tokenFile, true); err != nil {

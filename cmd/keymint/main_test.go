@@ -276,13 +276,25 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("keymint %v: exit %d, stdout %q, stderr %q; want exit %d with %q", c.args, code, out, errOut, c.code, c.stdout)
 		}
 	}
-	// A database password is never echoed.
-	cl, _, errOut := testCLI(nil, "")
-	if code := exitCode(run(context.Background(), []string{"serve", "--db", "mysql://u:secret@x/db"}, cl), errOut); code != 2 || strings.Contains(errOut.String(), "secret") {
-		t.Errorf("an unsupported --db with a password: exit %d, %s", code, errOut)
+	// A database password is never echoed, wherever it is written; a --db
+	// that is not usable is a usage error.
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"serve", "--db", "mysql://u:hunter2@x/db"}, 2},
+		{[]string{"migrate", "--db", "host=127.0.0.1 password=hunter2"}, 2},
+		{[]string{"migrate", "--db", "postgres://u:hunter2@127.0.0.1:1/x?sslmode=bogus"}, 2},
+		{[]string{"migrate", "--db", "postgres://127.0.0.1:1/x?sslmode=disable&password=hunter2&connect_timeout=2"}, 1},
+		{[]string{"migrate", "--db", "postgres://u:hunter2@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}, 1},
+	} {
+		cl, _, errOut := testCLI(nil, "")
+		if code := exitCode(run(context.Background(), c.args, cl), errOut); code != c.code || strings.Contains(errOut.String(), "hunter2") {
+			t.Errorf("keymint %v: exit %d, %s; want exit %d, no password", c.args, code, errOut, c.code)
+		}
 	}
 	// A root token set in the environment must be long enough to be one.
-	cl, _, errOut = testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
+	cl, _, errOut := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
 	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 || !strings.Contains(errOut.String(), "at least 24 characters") {
 		t.Errorf("a short KEYMINT_ROOT_TOKEN: exit %d, %s", code, errOut)
 	}

@@ -75,9 +75,12 @@ func IsURL(dsn string) bool {
 // brings its schema up to date, under a lock that replicas starting
 // together take in turn.
 func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if err := CheckURL(dsn); err != nil {
+		return nil, err
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("--db: %w", err)
+		return nil, err
 	}
 	// The process's id names its connections (keymint-<id>) and its row in
 	// the replicas table: an operator can tell whose connections are whose.
@@ -150,17 +153,35 @@ func sqlState(err error) string {
 	return ""
 }
 
-// RedactURL hides the password in a database URL: it never reaches a log or an error.
+// RedactURL hides the password in a database URL, in its user part or its
+// query (password=): it never reaches a log or an error.
 func RedactURL(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return dsn
+	if err != nil {
+		return "(a database URL that does not parse)"
 	}
-	if _, ok := u.User.Password(); !ok {
-		return dsn
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
 	}
-	u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
+}
+
+// CheckURL says what is wrong with a PostgreSQL URL, without echoing it.
+func CheckURL(dsn string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		var pe *pgconn.ParseConfigError
+		if errors.As(err, &pe) && pe.Unwrap() != nil {
+			return fmt.Errorf("not a usable PostgreSQL URL: %v", pe.Unwrap())
+		}
+		return errors.New("not a usable PostgreSQL URL (postgres://user@host:port/database?sslmode=...)")
+	}
+	return nil
 }
 
 // changed runs in every write transaction that can change a verdict: it
