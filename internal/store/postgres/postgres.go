@@ -177,7 +177,7 @@ func CheckURL(dsn string) error {
 	if _, err := pgx.ParseConfig(dsn); err != nil {
 		var pe *pgconn.ParseConfigError
 		if errors.As(err, &pe) && pe.Unwrap() != nil {
-			return fmt.Errorf("not a usable PostgreSQL URL: %v", pe.Unwrap())
+			return fmt.Errorf("not a usable PostgreSQL URL: %w", pe.Unwrap())
 		}
 		return errors.New("not a usable PostgreSQL URL (postgres://user@host:port/database?sslmode=...)")
 	}
