@@ -83,7 +83,6 @@ type openedStore struct {
 	raw     *sqlstore.Store   // the backend, for migrate and copy
 	limits  ratelimit.Counter // nil: counted in this process
 	replica *postgres.Replica // PostgreSQL with a cache: run it beside the server
-	applied []int64           // schema versions this open applied
 }
 
 // openStore opens the database (bringing its schema up to date), behind the
@@ -96,7 +95,7 @@ func openStore(ctx context.Context, d database, o storeOptions) (openedStore, er
 		if err != nil {
 			return out, err
 		}
-		out.store, out.raw, out.applied = sq, sq.Store, sq.Applied
+		out.store, out.raw = sq, sq.Store
 		if o.cacheSize > 0 {
 			// Sound because sqlite.Open admits one server per file: every write passes here.
 			cache = store.NewVerifyCache(sq, o.cacheSize)
@@ -106,7 +105,7 @@ func openStore(ctx context.Context, d database, o storeOptions) (openedStore, er
 		if err != nil {
 			return out, err
 		}
-		out.store, out.raw, out.applied = pg, pg.Store, pg.Applied
+		out.store, out.raw = pg, pg.Store
 		out.limits = pg.RateLimits()
 		if o.cacheSize > 0 {
 			// Other replicas' writes reach it through the replica, and it
@@ -150,11 +149,11 @@ func migrateCmd(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	if len(opened.applied) == 0 {
+	if len(opened.raw.Applied) == 0 {
 		fmt.Fprintf(c.stdout, "%s: schema is up to date (version %d)\n", target, version)
 		return nil
 	}
-	fmt.Fprintf(c.stdout, "%s: applied migrations %v; schema is at version %d\n", target, opened.applied, version)
+	fmt.Fprintf(c.stdout, "%s: applied migrations %v; schema is at version %d\n", target, opened.raw.Applied, version)
 	return nil
 }
 

@@ -116,44 +116,36 @@ func (c *VerifyCache) Clear() {
 	c.mu.Unlock()
 }
 
-// Len is how many secrets are cached.
-func (c *VerifyCache) Len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.entries)
-}
-
-// after drops what a write changed; it runs whether or not the write succeeded.
-func (c *VerifyCache) after(inv Invalidation) { c.Invalidate(inv) }
+// Each write below drops what it changed once it returns, whether or not it succeeded.
 
 func keyInv(id string) Invalidation { return Invalidation{KeyIDs: []string{id}} }
 
 func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, fn func(*App, []Key) error, ev *Event) (App, error) {
-	defer c.after(Invalidation{App: slug})
+	defer c.Invalidate(Invalidation{App: slug})
 	return c.Store.UpdateApp(ctx, slug, fn, ev)
 }
 
 func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) ([]*Event, error)) error {
-	defer c.after(Invalidation{App: slug})
+	defer c.Invalidate(Invalidation{App: slug})
 	return c.Store.DeleteApp(ctx, slug, check)
 }
 
 func (c *VerifyCache) UpdateKey(ctx context.Context, id string, fn func(*Key) error, ev *Event) (Key, error) {
-	defer c.after(keyInv(id))
+	defer c.Invalidate(keyInv(id))
 	return c.Store.UpdateKey(ctx, id, fn, ev)
 }
 
 func (c *VerifyCache) RevokeKey(ctx context.Context, id string, now time.Time, ev *Event) (Key, error) {
-	defer c.after(keyInv(id))
+	defer c.Invalidate(keyInv(id))
 	return c.Store.RevokeKey(ctx, id, now, ev)
 }
 
 func (c *VerifyCache) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency, ev *Event) (Key, error) {
-	defer c.after(keyInv(id))
+	defer c.Invalidate(keyInv(id))
 	return c.Store.RotateKey(ctx, id, hash, start, now, grace, idem, ev)
 }
 
 func (c *VerifyCache) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time, ev *Event) (Key, error) {
-	defer c.after(keyInv(id))
+	defer c.Invalidate(keyInv(id))
 	return c.Store.ReplaceSecret(ctx, id, hash, start, rotatedAt, ev)
 }

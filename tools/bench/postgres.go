@@ -143,7 +143,6 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 	if err != nil {
 		return err
 	}
-	r.RevokeHealthy = nil
 	for _, id := range revokeIDs {
 		start := time.Now()
 		if err := c.RevokeKey(ctx, id); err != nil {
@@ -151,7 +150,6 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 		}
 		r.RevokeHealthy = append(r.RevokeHealthy, time.Since(start))
 	}
-	r.RevokePaused = nil
 	for i := range 3 {
 		if err := waitLeases(db, 2); err != nil {
 			return err

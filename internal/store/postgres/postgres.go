@@ -75,10 +75,7 @@ func IsURL(dsn string) bool {
 // brings its schema up to date, under a lock that replicas starting
 // together take in turn.
 func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
-	if err := CheckURL(dsn); err != nil {
-		return nil, err
-	}
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := parseURL(dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -174,14 +171,22 @@ func RedactURL(dsn string) string {
 
 // CheckURL says what is wrong with a PostgreSQL URL, without echoing it.
 func CheckURL(dsn string) error {
-	if _, err := pgx.ParseConfig(dsn); err != nil {
+	_, err := parseURL(dsn)
+	return err
+}
+
+// parseURL parses dsn; its error says what is wrong without echoing it
+// (pgx's would, password included).
+func parseURL(dsn string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
 		var pe *pgconn.ParseConfigError
 		if errors.As(err, &pe) && pe.Unwrap() != nil {
-			return fmt.Errorf("not a usable PostgreSQL URL: %w", pe.Unwrap())
+			return nil, fmt.Errorf("not a usable PostgreSQL URL: %w", pe.Unwrap())
 		}
-		return errors.New("not a usable PostgreSQL URL (postgres://user@host:port/database?sslmode=...)")
+		return nil, errors.New("not a usable PostgreSQL URL (postgres://user@host:port/database?sslmode=...)")
 	}
-	return nil
+	return cfg, nil
 }
 
 // changed runs in every write transaction that can change a verdict: it
@@ -189,7 +194,7 @@ func CheckURL(dsn string) error {
 // commits) and notifies the replicas, who hear it once the write commits.
 // After commit, the write waits until every replica holding a lease has
 // applied it (see waitApplied).
-func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation) (func(context.Context) error, error) {
+func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation) (func(context.Context), error) {
 	var seq int64
 	if err := tx.QueryRowContext(ctx, `UPDATE invalidation_seq SET seq = seq + 1 RETURNING seq`).Scan(&seq); err != nil {
 		return nil, err
@@ -197,9 +202,8 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation)
 	if _, err := tx.ExecContext(ctx, `SELECT pg_notify('keymint_invalidate', $1)`, encodeInvalidation(seq, inv)); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error {
+	return func(ctx context.Context) {
 		s.waitApplied(context.WithoutCancel(ctx), seq, time.Now())
-		return nil
 	}, nil
 }
 

@@ -92,11 +92,9 @@ func (r *Replica) session(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, `DELETE FROM replicas WHERE lease_until < clock_timestamp() - interval '1 hour'`); err != nil {
 		return err
 	}
-	// Whatever was notified before LISTEN went unheard: start from nothing,
-	// at the number committed now.
-	r.cache.Clear()
-	var applied int64
-	if err := conn.QueryRow(ctx, `SELECT seq FROM invalidation_seq`).Scan(&applied); err != nil {
+	// Whatever was notified before LISTEN went unheard.
+	applied, err := r.resync(ctx, conn)
+	if err != nil {
 		return err
 	}
 	if err := r.ack(ctx, conn, applied); err != nil {
@@ -123,8 +121,11 @@ func (r *Replica) session(ctx context.Context) error {
 		}
 		seq, inv, err := decodeInvalidation(n.Payload)
 		if err != nil {
-			r.cache.Clear() // not understood: drop everything rather than miss it
+			// Not understood: drop everything rather than miss it.
 			r.s.log.Error("replica: unreadable invalidation, cache emptied", "err", err)
+			if applied, err = r.resync(ctx, conn); err != nil {
+				return err
+			}
 		} else {
 			r.cache.Invalidate(inv)
 			applied = max(applied, seq)
@@ -133,6 +134,16 @@ func (r *Replica) session(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// resync empties the cache and returns the invalidation number committed
+// now: everything up to it is then applied, as every lookup reads the
+// database after it.
+func (r *Replica) resync(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	r.cache.Clear()
+	var applied int64
+	err := conn.QueryRow(ctx, `SELECT seq FROM invalidation_seq`).Scan(&applied)
+	return applied, err
 }
 
 // ack records that every invalidation up to applied is applied, and takes

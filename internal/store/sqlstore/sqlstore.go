@@ -39,7 +39,7 @@ type Dialect struct {
 	// verdict, before commit, with what the write touched; the function it
 	// returns runs after commit and before the write returns (PostgreSQL:
 	// tell the other replicas and wait for them, see postgres.Replica).
-	Changed func(context.Context, *sql.Tx, store.Invalidation) (afterCommit func(context.Context) error, err error)
+	Changed func(context.Context, *sql.Tx, store.Invalidation) (afterCommit func(context.Context), err error)
 	// AfterCopy runs in Copy's transaction once the rows are in (PostgreSQL:
 	// move the events id sequence past the copied ids).
 	AfterCopy string
@@ -141,7 +141,7 @@ func (s *Store) tx(ctx context.Context, inv *store.Invalidation, fn func(*wtx) e
 		return err
 	}
 	w := &wtx{tx: tx, Store: s}
-	var after func(context.Context) error
+	var after func(context.Context)
 	err = fn(w)
 	if err == nil && inv != nil && s.dialect.Changed != nil {
 		after, err = s.dialect.Changed(ctx, tx, *inv)
@@ -154,7 +154,7 @@ func (s *Store) tx(ctx context.Context, inv *store.Invalidation, fn func(*wtx) e
 		return err
 	}
 	if after != nil {
-		return after(ctx)
+		after(ctx)
 	}
 	return nil
 }
