@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
-	fwattr "github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -216,7 +215,7 @@ func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		return // nothing changes: the common case in a large no-change plan, kept cheap
 	}
 	var plan apiKeyModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(decodeModel(ctx, req.Plan.Raw, req.Plan.Schema, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -235,7 +234,7 @@ func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 		}
 	} else {
 		var state apiKeyModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		resp.Diagnostics.Append(decodeModel(ctx, req.State.Raw, req.State.Schema, &state)...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
@@ -252,7 +251,7 @@ func (r *apiKeyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 			plan.RotatedAt = timetypes.NewRFC3339Unknown()
 		}
 	}
-	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(encodeModel(ctx, &resp.Plan.Raw, resp.Plan.Schema, &plan)...)
 }
 
 // plannedStatus is the status the key will have after apply, as far as plan
@@ -317,7 +316,7 @@ func mapStrings(m types.Map) map[string]string {
 
 func (r *apiKeyResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan apiKeyModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(decodeModel(ctx, req.Plan.Raw, req.Plan.Schema, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -345,7 +344,7 @@ func (r *apiKeyResource) Create(ctx context.Context, req resource.CreateRequest,
 	if supplied == "" {
 		plan.Secret = types.StringValue(k.Secret)
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(encodeModel(ctx, &resp.State.Raw, resp.State.Schema, &plan)...)
 }
 
 // goneReason says why a key read from the server can no longer be managed, or "".
@@ -364,7 +363,7 @@ func goneReason(k wire.Key, err error) string {
 
 func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state apiKeyModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(decodeModel(ctx, req.State.Raw, req.State.Schema, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -394,30 +393,18 @@ func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, res
 	}
 	refreshed := state
 	refreshed.fromAPI(k)
-	if refreshed.sameAs(state) {
-		// resp.State holds the prior state already. Setting it again costs a
-		// reflection over every field, most of a no-change refresh's CPU (the
-		// framework compiles a regexp per field name on each Get and Set).
-		return
+	if sameModel(&refreshed, &state) {
+		return // resp.State holds the prior state already
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &refreshed)...)
+	resp.Diagnostics.Append(encodeModel(ctx, &resp.State.Raw, resp.State.Schema, &refreshed)...)
 }
 
-// sameAs reports whether m and o hold equal values in every attribute.
-func (m apiKeyModel) sameAs(o apiKeyModel) bool {
-	a, b := m.values(), o.values()
-	for i := range a {
-		if !a[i].Equal(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func (m apiKeyModel) values() []fwattr.Value {
-	return []fwattr.Value{m.ID, m.App, m.Name, m.Scopes, m.Resources, m.Owner, m.Metadata, m.ExpiresAt, m.Enabled,
-		m.RotationTriggers, m.RotationGracePeriod, m.Keepers, m.Secret, m.SecretWO, m.SecretWOVersion, m.Start, m.Status,
-		m.CreatedAt, m.RotatedAt}
+func (m *apiKeyModel) fields() []field {
+	return []field{{"id", &m.ID}, {"app", &m.App}, {"name", &m.Name}, {"scopes", &m.Scopes}, {"resources", &m.Resources},
+		{"owner", &m.Owner}, {"metadata", &m.Metadata}, {"expires_at", &m.ExpiresAt}, {"enabled", &m.Enabled},
+		{"rotation_triggers", &m.RotationTriggers}, {"rotation_grace_period", &m.RotationGracePeriod}, {"keepers", &m.Keepers},
+		{"secret", &m.Secret}, {"secret_wo", &m.SecretWO}, {"secret_wo_version", &m.SecretWOVersion}, {"start", &m.Start},
+		{"status", &m.Status}, {"created_at", &m.CreatedAt}, {"rotated_at", &m.RotatedAt}}
 }
 
 // rotatedElsewhere reports whether the server rotated the key since the
@@ -440,8 +427,8 @@ func rotatedElsewhere(state apiKeyModel, k wire.Key) bool {
 
 func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state apiKeyModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(decodeModel(ctx, req.Plan.Raw, req.Plan.Schema, &plan)...)
+	resp.Diagnostics.Append(decodeModel(ctx, req.State.Raw, req.State.Schema, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -501,7 +488,7 @@ func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest,
 		// apply to the plan, and the next refresh reports the expiry.
 		plan.Status = planned
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(encodeModel(ctx, &resp.State.Raw, resp.State.Schema, &plan)...)
 }
 
 func (r *apiKeyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

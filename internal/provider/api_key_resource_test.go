@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/compare"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -535,10 +536,34 @@ resource "keymint_api_key" "ci" {
 	})
 }
 
-// sameAs compares every attribute: a field added to the model and not to
-// values() would let a refresh drop its change.
-func TestAPIKeyModelValuesCoverEveryField(t *testing.T) {
-	if n, got := reflect.TypeOf(apiKeyModel{}).NumField(), len(apiKeyModel{}.values()); n != got {
-		t.Fatalf("apiKeyModel has %d fields, values() lists %d", n, got)
+// The model is read and written through fields(), not struct tags: each
+// field must be listed under its tfsdk name and the schema's attributes must
+// be exactly those.
+func TestAPIKeyModelFieldsMatchTagsAndSchema(t *testing.T) {
+	var m apiKeyModel
+	byPtr := map[any]string{}
+	for _, f := range m.fields() {
+		byPtr[f.ptr] = f.name
+	}
+	v := reflect.ValueOf(&m).Elem()
+	for i := range v.NumField() {
+		tag := v.Type().Field(i).Tag.Get("tfsdk")
+		if got := byPtr[v.Field(i).Addr().Interface()]; got != tag {
+			t.Errorf("field %s (tfsdk:%q) is listed by fields() as %q", v.Type().Field(i).Name, tag, got)
+		}
+	}
+	var resp fwresource.SchemaResponse
+	NewAPIKeyResource().Schema(context.Background(), fwresource.SchemaRequest{}, &resp)
+	if len(resp.Schema.Attributes) != len(byPtr) || v.NumField() != len(byPtr) {
+		t.Errorf("schema has %d attributes, fields() %d, the struct %d", len(resp.Schema.Attributes), len(byPtr), v.NumField())
+	}
+	for name := range resp.Schema.Attributes {
+		found := false
+		for _, n := range byPtr {
+			found = found || n == name
+		}
+		if !found {
+			t.Errorf("schema attribute %q is not in fields()", name)
+		}
 	}
 }
