@@ -26,28 +26,43 @@ func benchMicro(r *report) error {
 
 // profileShares reads a CPU profile and groups its flat time by where it is spent.
 func profileShares(path string) ([]profileShare, error) {
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=1000000", "-nodefraction=0", "-edgefraction=0", path).Output()
+	top, err := pprofTop(nil, path)
 	if err != nil {
 		return nil, err
 	}
-	return bucketProfile(top), nil
+	return bucketProfile(top, serverBuckets, "other (scheduler, sync, strings, time...)"), nil
 }
 
-// profileBuckets groups flat CPU time by where it is spent.
-var profileBuckets = []struct{ name, match string }{
-	{"system calls (network reads and writes, log lines, SQLite)", "syscall"},
-	{"SQLite (modernc, pure Go)", "modernc.org/"},
-	{"database/sql", "database/sql."},
-	{"JSON encoding and decoding", "encoding/json."},
-	{"net/http and I/O", "net/"},
-	{"keymint code", "keymint/"},
-	{"hashing and checksums (sha256, crc32)", "crypto/"},
-	{"memory allocation and GC", "runtime."},
+// pprofTop is go tool pprof's flat listing of every function in the profiles,
+// with any extra options first.
+func pprofTop(options []string, paths ...string) ([]byte, error) {
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=1000000", "-nodefraction=0", "-edgefraction=0"}, options...)
+	return exec.Command("go", append(args, paths...)...).Output()
 }
 
-func bucketProfile(top []byte) []profileShare {
+// A bucket is where CPU time is spent, named for the report, with what its
+// functions' names contain.
+type bucket struct {
+	name    string
+	matches []string
+}
+
+// serverBuckets groups the server's flat CPU time by where it is spent.
+var serverBuckets = []bucket{
+	{"system calls (network reads and writes, log lines, SQLite)", []string{"syscall"}},
+	{"SQLite (modernc, pure Go)", []string{"modernc.org/"}},
+	{"database/sql", []string{"database/sql."}},
+	{"JSON encoding and decoding", []string{"encoding/json."}},
+	{"net/http and I/O", []string{"net/"}},
+	{"keymint code", []string{"keymint/"}},
+	{"hashing and checksums (sha256, crc32)", []string{"crypto/"}},
+	{"memory allocation and GC", []string{"runtime."}},
+}
+
+// bucketProfile sums the flat percentages of pprof -top's lines by bucket
+// (the first that matches, else other).
+func bucketProfile(top []byte, buckets []bucket, other string) []profileShare {
 	shares := map[string]float64{}
-	total := 0.0
 	sc := bufio.NewScanner(bytes.NewReader(top))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -59,15 +74,17 @@ func bucketProfile(top []byte) []profileShare {
 			continue
 		}
 		fn := strings.Join(f[5:], " ")
-		name := "other (scheduler, sync, strings, time...)"
-		for _, b := range profileBuckets {
-			if strings.Contains(fn, b.match) {
-				name = b.name
-				break
+		name := other
+	match:
+		for _, b := range buckets {
+			for _, m := range b.matches {
+				if strings.Contains(fn, m) {
+					name = b.name
+					break match
+				}
 			}
 		}
 		shares[name] += pct
-		total += pct
 	}
 	var out []profileShare
 	for name, pct := range shares {

@@ -13,8 +13,20 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/tfmirror"
 )
 
-// tfTimes is one run's wall times for apply, a no-change plan (with refresh) and destroy.
-type tfTimes struct{ Apply, Plan, Destroy time.Duration }
+// tfPhase is one Terraform command: its wall time, the CPU time of terraform
+// and its providers, and (keymint only) the server's CPU time meanwhile.
+type tfPhase struct{ Wall, CPU, Server time.Duration }
+
+// tfTimes is one run: apply, a no-change plan (with refresh) and destroy.
+type tfTimes struct{ Apply, Plan, Destroy tfPhase }
+
+// tfProfile is one more keymint run with the provider's CPU profiled
+// (KEYMINT_PROVIDER_CPUPROFILE): where its time goes.
+type tfProfile struct {
+	Run      tfTimes
+	Provider tfTimes // CPU only: the provider's own, from its profiles
+	Shares   []profileShare
+}
 
 const providerVersion = "0.1.0"
 
@@ -75,17 +87,90 @@ func benchTerraform(ctx context.Context, work string, r *report) error {
 	for run := range *runs {
 		for _, kind := range tfKinds {
 			logf("terraform: %d × %s, run %d/%d", *tfResources, kind, run+1, *runs)
-			t, err := tfRun(work, rc, kind)
+			t, err := tfRun(work, rc, kind, "")
 			if err != nil {
 				return fmt.Errorf("%s: %w", kind, err)
 			}
 			r.TF[kind] = append(r.TF[kind], t)
 		}
 	}
+	logf("terraform: %d × keymint_api_key, profiled", *tfResources)
+	profiles, err := os.MkdirTemp(work, "provider-profiles-")
+	if err != nil {
+		return err
+	}
+	p := &tfProfile{}
+	if p.Run, err = tfRun(work, rc, "keymint_api_key", profiles); err != nil {
+		return fmt.Errorf("profiled run: %w", err)
+	}
+	for _, ph := range []struct {
+		name string
+		cpu  *time.Duration
+	}{{"apply", &p.Provider.Apply.CPU}, {"plan", &p.Provider.Plan.CPU}, {"destroy", &p.Provider.Destroy.CPU}} {
+		files, _ := filepath.Glob(filepath.Join(profiles, ph.name, "cpu-*.pprof"))
+		if *ph.cpu, err = profileTotal(files); err != nil {
+			return fmt.Errorf("provider profiles of %s: %w", ph.name, err)
+		}
+	}
+	all, _ := filepath.Glob(filepath.Join(profiles, "*", "cpu-*.pprof"))
+	if p.Shares, err = providerShares(all); err != nil {
+		return err
+	}
+	r.TFProfile = p
 	return nil
 }
 
-func tfRun(work, rc, kind string) (tfTimes, error) {
+// providerBuckets groups the provider's CPU time by where it is spent. The
+// profile is read with the runtime's frames hidden, so allocation counts
+// where it is asked for; what is left (background GC, the scheduler) is
+// reported apart.
+var providerBuckets = []bucket{
+	{"plugin framework: schema lookups (it rebuilds the attribute map at each path step)", []string{"resource/schema.schemaAttributes"}},
+	{"plugin framework: the rest (defaults, plan modification, validation, value conversion)", []string{"terraform-plugin-framework"}},
+	{"plugin protocol (tftypes value walks, msgpack, gRPC)", []string{"terraform-plugin-go", "google.golang.org/", "msgpack"}},
+	{"plugin SDK logging (off, but set up on every call)", []string{"terraform-plugin-log"}},
+	{"TLS set-up per provider process (go-plugin's certificate)", []string{"crypto/"}},
+	{"keymint's own code and its HTTP calls", []string{"keymint/", "net/", "encoding/json", "syscall"}},
+}
+
+const runtimeFrames = "^(runtime|internal/runtime|internal/bytealg|gcWriteBarrier|aeshash|memeqbody|memclr|memmove|indexbytebody|sync/atomic)"
+
+func providerShares(files []string) ([]profileShare, error) {
+	top, err := pprofTop([]string{"-hide=" + runtimeFrames}, files...)
+	if err != nil {
+		return nil, err
+	}
+	shares := bucketProfile(top, providerBuckets, "other")
+	shown := 0.0
+	for _, s := range shares {
+		shown += s.Pct
+	}
+	shares = append(shares, profileShare{"Go runtime: background GC and the scheduler", 100 - shown})
+	sortShares(shares)
+	return shares, nil
+}
+
+// profileTotal is the CPU time sampled in the profiles.
+func profileTotal(files []string) (time.Duration, error) {
+	if len(files) == 0 {
+		return 0, fmt.Errorf("no profile written (%s)", "KEYMINT_PROVIDER_CPUPROFILE")
+	}
+	top, err := pprofTop(nil, files...)
+	if err != nil {
+		return 0, err
+	}
+	_, after, ok := strings.Cut(string(top), "Total samples = ")
+	if !ok {
+		return 0, fmt.Errorf("no total in pprof's output: %.200s", top)
+	}
+	total, _, _ := strings.Cut(after, " ")
+	return time.ParseDuration(strings.Replace(total, "mins", "m", 1))
+}
+
+// tfRun applies, plans and destroys kind's configuration in a new directory.
+// With profiles set, keymint's provider writes its CPU profiles there, one
+// directory per phase.
+func tfRun(work, rc, kind, profiles string) (tfTimes, error) {
 	var t tfTimes
 	dir, err := os.MkdirTemp(work, "tf-")
 	if err != nil {
@@ -100,36 +185,58 @@ func tfRun(work, rc, kind string) (tfTimes, error) {
 	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(fmt.Sprintf(config, *tfResources)), 0o644); err != nil {
 		return t, err
 	}
+	var srv *proc
 	if kind == "keymint_api_key" {
 		// A fresh server for each run, so no run inherits another's keys.
-		srv, err := startServer(dir, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken}, "serve", "--db", "sqlite:"+filepath.Join(dir, "keymint.db"))
-		if err != nil {
+		if srv, err = startServer(dir, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken}, "serve", "--db", "sqlite:"+filepath.Join(dir, "keymint.db")); err != nil {
 			return t, err
 		}
 		defer srv.stop()
 		env = append(env, "KEYMINT_ENDPOINT="+srv.url(), "KEYMINT_TOKEN="+benchRootToken)
 	}
-	tf := func(args ...string) (time.Duration, error) {
+	tf := func(phase string, args ...string) (tfPhase, error) {
+		var p tfPhase
 		cmd := exec.Command("terraform", args...)
 		cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
+		if profiles != "" && phase != "" {
+			if err := os.MkdirAll(filepath.Join(profiles, phase), 0o755); err != nil {
+				return p, err
+			}
+			cmd.Env = append(cmd.Env, "KEYMINT_PROVIDER_CPUPROFILE="+filepath.Join(profiles, phase))
+		}
+		var server0 time.Duration
+		if srv != nil {
+			if server0, err = srv.cpu(); err != nil {
+				return p, err
+			}
+		}
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			return 0, fmt.Errorf("terraform %s: %w\n%s", strings.Join(args, " "), err, out)
+			return p, fmt.Errorf("terraform %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
-		return time.Since(start), nil
+		// terraform's CPU time includes its providers': it waits for them.
+		p.Wall, p.CPU = time.Since(start), cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()
+		if srv != nil {
+			server1, err := srv.cpu()
+			if err != nil {
+				return p, err
+			}
+			p.Server = server1 - server0
+		}
+		return p, nil
 	}
 	par := fmt.Sprintf("-parallelism=%d", *parallelism)
-	if _, err := tf("init", "-input=false"); err != nil {
+	if _, err := tf("", "init", "-input=false"); err != nil {
 		return t, err
 	}
-	if t.Apply, err = tf("apply", "-input=false", "-auto-approve", par); err != nil {
+	if t.Apply, err = tf("apply", "apply", "-input=false", "-auto-approve", par); err != nil {
 		return t, err
 	}
-	if t.Plan, err = tf("plan", "-input=false", "-detailed-exitcode", par); err != nil {
+	if t.Plan, err = tf("plan", "plan", "-input=false", "-detailed-exitcode", par); err != nil {
 		return t, fmt.Errorf("the no-change plan was not empty or failed: %w", err)
 	}
-	if t.Destroy, err = tf("destroy", "-input=false", "-auto-approve", par); err != nil {
+	if t.Destroy, err = tf("destroy", "destroy", "-input=false", "-auto-approve", par); err != nil {
 		return t, err
 	}
 	return t, nil
