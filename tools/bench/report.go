@@ -330,11 +330,16 @@ func (r *report) terraformMarkdown(w func(string, ...any)) {
 		cpu := func(kind string, get func(tfTimes) tfPhase) float64 {
 			return pick(r.TF[kind], func(t tfTimes) float64 { return get(t).CPU.Seconds() }).med
 		}
+		var own []string
 		for _, ph := range tfPhases {
 			run, prov := ph.get(p.Run), ph.get(p.Provider).CPU
+			floor := cpu(quietTime, ph.get)
 			w("| %s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s |", ph.name, run.CPU.Seconds(), prov.Seconds(),
-				(run.CPU - prov).Seconds(), run.Server.Seconds(), cpu(quietTime, ph.get), cpu("terraform_data", ph.get))
+				(run.CPU - prov).Seconds(), run.Server.Seconds(), floor, cpu("terraform_data", ph.get))
+			own = append(own, fmt.Sprintf("%.2f× on %s", (run.CPU-prov).Seconds()/floor, ph.name))
 		}
+		w("")
+		w("Terraform's own CPU time in the keymint run, against the whole floor run's (terraform and time_static together): %s. What the provider costs comes on top.", strings.Join(own, ", "))
 		w("")
 		w("keymint's provider, all three phases, by where its CPU time goes (the Go runtime's frames are folded into their callers, so allocation counts where it is asked for):")
 		w("")
