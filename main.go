@@ -39,11 +39,8 @@ func main() {
 	flag.Parse()
 	quietSDKLogs()
 	tuneGC()
-	stopProfile, err := startProfile()
-	if err != nil {
-		log.Fatal(err)
-	}
-	err = providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
+	stopProfile := startProfile(os.Stderr)
+	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		Address: provider.Address,
 		Debug:   debug,
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -25,19 +26,31 @@ func tuneGC() {
 // provider process (Terraform starts several per command), for go tool pprof.
 const profileEnv = "KEYMINT_PROVIDER_CPUPROFILE"
 
-// startProfile starts that profile if asked, and returns what ends it.
-func startProfile() (stop func(), err error) {
+// startProfile starts that profile if asked, creating the directory, and
+// returns what ends it. A profile that cannot be written is skipped with a
+// line on standard error (Terraform's debug log): failing here, before the
+// plugin handshake, would show the user only "Failed to load plugin schemas".
+func startProfile(stderr io.Writer) (stop func()) {
 	dir := os.Getenv(profileEnv)
 	if dir == "" {
-		return func() {}, nil
+		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid())))
+	f, err := createProfile(dir)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", profileEnv, err)
+		fmt.Fprintf(stderr, "%s: not profiling: %v\n", profileEnv, err)
+		return func() {}
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", profileEnv, err)
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+func createProfile(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid())))
 }

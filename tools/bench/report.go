@@ -304,7 +304,7 @@ var tfPhases = []struct {
 func (r *report) terraformMarkdown(w func(string, ...any)) {
 	w("## Terraform cost per key")
 	w("")
-	w("`terraform apply`, a no-change `plan` (refresh included) and `destroy` of %d resources, `-parallelism=%d`, providers from a local filesystem mirror. The floor is `time_static` (hashicorp/time, an external provider doing no I/O) run as keymint's provider runs, with the plugin SDK's trace logs off (`TF_LOG_SDK*=off`): left on, they are a JSON line per attribute per resource that Terraform discards, a third of a provider's CPU. `time_static` as it runs by default and `terraform_data` (no plugin at all) are for reference. The keymint configuration also holds its one `keymint_auth_app`.",
+	w("`terraform apply`, a no-change `plan` (refresh included) and `destroy` of %d resources, `-parallelism=%d`, providers from a local filesystem mirror. The floor is `time_static` (hashicorp/time, an external provider doing no I/O) run as keymint's provider runs, with the plugin SDK's trace logs off (`TF_LOG_SDK*=off`): left on, they are a JSON line per attribute per resource that Terraform discards, a third of a provider's CPU. The floor runs at Go's default GOGC; keymint's provider sets GOGC=400 itself, which counts as part of its own cost. `time_static` as it runs by default and `terraform_data` (no plugin at all) are for reference. The keymint configuration also holds its one `keymint_auth_app`.",
 		r.TFResources, r.TFParallelism)
 	w("")
 	w("| phase | keymint_api_key | floor: time_static, SDK logs off | time_static, SDK logs on | terraform_data | keymint / floor | keymint / time_static, logs on |")
@@ -325,8 +325,8 @@ func (r *report) terraformMarkdown(w func(string, ...any)) {
 		w("")
 		w("CPU time, which on %d cores bounds the wall time: terraform and its providers together (terraform waits for its providers, so its CPU time includes theirs), keymint's provider alone (from its own CPU profiles, `KEYMINT_PROVIDER_CPUPROFILE`), and the server. keymint's figures are from one extra, profiled run; the others are medians of the runs above.", r.Cores)
 		w("")
-		w("| phase | keymint run: terraform + providers | keymint's provider | terraform itself (the rest) | keymint server | floor run: terraform + time | terraform_data run |")
-		w("|---|---:|---:|---:|---:|---:|---:|")
+		w("| phase | keymint run: terraform + providers | keymint's provider | terraform itself (the rest) | keymint server | floor run: terraform + time | terraform_data run | provider's budget at 1.5× the floor's CPU |")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|")
 		cpu := func(kind string, get func(tfTimes) tfPhase) float64 {
 			return pick(r.TF[kind], func(t tfTimes) float64 { return get(t).CPU.Seconds() }).med
 		}
@@ -334,12 +334,16 @@ func (r *report) terraformMarkdown(w func(string, ...any)) {
 		for _, ph := range tfPhases {
 			run, prov := ph.get(p.Run), ph.get(p.Provider).CPU
 			floor := cpu(quietTime, ph.get)
-			w("| %s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s |", ph.name, run.CPU.Seconds(), prov.Seconds(),
-				(run.CPU - prov).Seconds(), run.Server.Seconds(), floor, cpu("terraform_data", ph.get))
+			budget := "none"
+			if b := 1.5*floor - (run.CPU - prov + run.Server).Seconds(); b > 0 {
+				budget = fmt.Sprintf("%.2f s", b)
+			}
+			w("| %s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %s |", ph.name, run.CPU.Seconds(), prov.Seconds(),
+				(run.CPU - prov).Seconds(), run.Server.Seconds(), floor, cpu("terraform_data", ph.get), budget)
 			own = append(own, fmt.Sprintf("%.2f× on %s", (run.CPU-prov).Seconds()/floor, ph.name))
 		}
 		w("")
-		w("Terraform's own CPU time in the keymint run, against the whole floor run's (terraform and time_static together): %s. What the provider costs comes on top.", strings.Join(own, ", "))
+		w("Terraform's own CPU time in the keymint run, against the whole floor run's (terraform and time_static together): %s. What the provider costs comes on top: the last column is what a provider may spend for the run's CPU to stay within 1.5× the floor's, once terraform and the server have taken theirs (\"none\": the target cannot be met by the provider alone).", strings.Join(own, ", "))
 		w("")
 		w("keymint's provider, all three phases, by where its CPU time goes (the Go runtime's frames are folded into their callers, so allocation counts where it is asked for):")
 		w("")

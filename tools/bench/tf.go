@@ -128,7 +128,7 @@ var providerBuckets = []bucket{
 	{"plugin framework: schema lookups (it rebuilds the attribute map at each path step)", []string{"resource/schema.schemaAttributes"}},
 	{"plugin framework: the rest (defaults, plan modification, validation, value conversion)", []string{"terraform-plugin-framework"}},
 	{"plugin protocol (tftypes value walks, msgpack, gRPC)", []string{"terraform-plugin-go", "google.golang.org/", "msgpack"}},
-	{"plugin SDK logging (off, but set up on every call)", []string{"terraform-plugin-log"}},
+	{"plugin SDK logging (off, but the SDK still sets up its logger on every call)", []string{"terraform-plugin-log"}},
 	{"TLS set-up per provider process (go-plugin's certificate)", []string{"crypto/"}},
 	{"keymint's own code and its HTTP calls", []string{"keymint/", "net/", "encoding/json", "syscall"}},
 }
