@@ -11,9 +11,9 @@ import (
 
 // gcPercent is the provider's GOGC unless the environment sets one. A
 // provider lives for one Terraform command and its heap stays small, while
-// the plugin framework allocates per attribute per resource: at Go's default
-// (100) the collector took a quarter of the provider's CPU in an apply of 200
-// keys; at 400 it takes under a tenth, for a heap about twice as large.
+// the plugin framework allocates per attribute per resource. Measured with
+// 200 keys: at 400 the provider's CPU fell by about a quarter against Go's
+// default (100), and its peak RSS rose from 45–55 MiB to 66–90 MiB.
 const gcPercent = 400
 
 func tuneGC() {

@@ -225,12 +225,7 @@ func (r *report) markdown() string {
 	w("")
 	w("CPU profile of the `keymint serve` process (through `--debug-addr`) during the first verify run at 64 connections, flat time grouped by where it is spent:")
 	w("")
-	w("| where | share of CPU |")
-	w("|---|---:|")
-	for _, p := range r.Profile {
-		w("| %s | %.1f%% |", p.Name, p.Pct)
-	}
-	w("")
+	writeShares(w, "share of CPU", r.Profile)
 	w("A verify looks up two secrets by SHA-256 hash (the credential, then the key). `keymint serve` keeps them in its verify cache (`internal/store.VerifyCache`): the SQLite server is the database's only writer, and every write that can change a verdict empties the cache before it answers, so a revoke or disable shows on the very next verify. Unknown keys are not cached and reach SQLite. Nothing is written per request: `last_used_at` is batched each second. What remains is HTTP, JSON, the per-request log line and the allocations they make; `make bench BENCH_FLAGS=\"-profile cpu.pprof\"` keeps the profile for `go tool pprof`.")
 	return b.String()
 }
@@ -282,6 +277,16 @@ func (r *report) postgresMarkdown(w func(string, ...any)) {
 }
 
 // writeTargets lists the targets a section was measured against.
+// writeShares writes a profile's shares as a table, largest first.
+func writeShares(w func(string, ...any), column string, shares []profileShare) {
+	w("| where | %s |", column)
+	w("|---|---:|")
+	for _, s := range shares {
+		w("| %s | %.1f%% |", s.Name, s.Pct)
+	}
+	w("")
+}
+
 func writeTargets(w func(string, ...any), targets []string) {
 	w("Targets:")
 	w("")
@@ -347,12 +352,7 @@ func (r *report) terraformMarkdown(w func(string, ...any)) {
 		w("")
 		w("keymint's provider, all three phases, by where its CPU time goes (the Go runtime's frames are folded into their callers, so allocation counts where it is asked for):")
 		w("")
-		w("| where | share of the provider's CPU |")
-		w("|---|---:|")
-		for _, s := range p.Shares {
-			w("| %s | %.1f%% |", s.Name, s.Pct)
-		}
-		w("")
+		writeShares(w, "share of the provider's CPU", p.Shares)
 	}
 	w("%s", tfExplanation)
 	w("")

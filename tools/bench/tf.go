@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -153,7 +154,7 @@ func providerShares(files []string) ([]profileShare, error) {
 // profileTotal is the CPU time sampled in the profiles.
 func profileTotal(files []string) (time.Duration, error) {
 	if len(files) == 0 {
-		return 0, fmt.Errorf("no profile written (%s)", "KEYMINT_PROVIDER_CPUPROFILE")
+		return 0, errors.New("the provider wrote no profile (KEYMINT_PROVIDER_CPUPROFILE)")
 	}
 	top, err := pprofTop(nil, files...)
 	if err != nil {
