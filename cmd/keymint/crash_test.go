@@ -167,7 +167,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	if err := cmd.Wait(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("restarted server did not stop cleanly: %v", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "k.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "k.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

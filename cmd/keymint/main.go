@@ -8,20 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	_ "net/http/pprof" // served only on --debug-addr
 	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
-	"github.com/keymint/terraform-provider-keymint/internal/metrics"
+	"github.com/keymint/terraform-provider-keymint/internal/server"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
 )
@@ -166,8 +162,9 @@ func serve(ctx context.Context, args []string, c cli) error {
 	fs := newFlagSet("serve", "serve [flags]\n\nRuns the server. On the first start with no KEYMINT_ROOT_TOKEN it generates a root token and\nwrites it to --root-token-file, or else to standard output as its only line; logs go to standard error.", c)
 	addr := fs.String("addr", envOr(c.getenv, "KEYMINT_ADDR", "127.0.0.1:8080"), "listen address (env KEYMINT_ADDR)")
 	db := dbFlag(fs, c)
-	lease := fs.Duration("replica-lease", postgres.DefaultLease, "PostgreSQL: how long a replica answers verify from memory after it last proved it had heard of every change; a revoke waits at most this long for a replica that stopped answering")
-	maxConns := fs.Int("db-max-conns", 0, "PostgreSQL: connections in the pool (default: 8 per CPU, at least 16)")
+	listenDB := fs.String("listen-db", envOr(c.getenv, "KEYMINT_LISTEN_DB", ""), "PostgreSQL behind a transaction pooler (PgBouncer): a direct postgres:// URL to the same database for the replica's invalidation session; queries still use --db (env KEYMINT_LISTEN_DB)")
+	lease := fs.String("replica-lease", envOr(c.getenv, "KEYMINT_REPLICA_LEASE", postgres.DefaultLease.String()), "PostgreSQL: how long a replica answers verify from memory after it last proved it had heard of every change; a revoke waits at most the longest lease any replica registered for a replica that stopped answering (env KEYMINT_REPLICA_LEASE)")
+	maxConns := fs.String("db-max-conns", envOr(c.getenv, "KEYMINT_DB_MAX_CONNS", "0"), "PostgreSQL: connections in the pool (default 0: 8 per CPU, at least 16) (env KEYMINT_DB_MAX_CONNS)")
 	logFormat := fs.String("log-format", envOr(c.getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
@@ -179,7 +176,6 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	// Every flag is checked before anything is opened, generated or stored.
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
@@ -189,217 +185,43 @@ func serve(ctx context.Context, args []string, c cli) error {
 	default:
 		return usageErrorf("serve: --log-format (or KEYMINT_LOG_FORMAT) must be text or json, got %q", *logFormat)
 	}
-	retention, err := time.ParseDuration(*retentionFlag)
-	if err != nil || retention < time.Minute {
-		return usageErrorf("serve: --idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION) must be a duration of at least 1m (clients retry for minutes), got %q", *retentionFlag)
-	}
-	eventRetention, err := time.ParseDuration(*eventRetentionFlag)
-	if err != nil || eventRetention < time.Hour {
-		return usageErrorf("serve: --event-retention (or KEYMINT_EVENT_RETENTION) must be a duration of at least 1h, got %q", *eventRetentionFlag)
-	}
-	if *cacheSize < 0 {
-		return usageErrorf("serve: --verify-cache-size must be 0 or more, got %d", *cacheSize)
-	}
-	target, err := parseDB(*db)
-	if err != nil {
-		return err
-	}
-	if *lease < 100*time.Millisecond || *maxConns < 0 {
-		return usageErrorf("serve: --replica-lease must be at least 100ms and --db-max-conns 0 or more")
-	}
-	if _, _, err := net.SplitHostPort(*addr); err != nil {
-		return usageErrorf("serve: --addr (or KEYMINT_ADDR) %q is not host:port, e.g. 127.0.0.1:8080", *addr)
-	}
-	if err := checkDebugAddr(*debugAddr); err != nil {
-		return err
-	}
-	if _, _, err := net.SplitHostPort(*metricsAddr); *metricsAddr != "" && err != nil {
-		return usageErrorf("serve: --metrics-addr (or KEYMINT_METRICS_ADDR) %q is not host:port, e.g. 127.0.0.1:9090", *metricsAddr)
-	}
-	rootFromEnv := c.getenv("KEYMINT_ROOT_TOKEN")
-	if rootFromEnv != "" && len(rootFromEnv) < minRootTokenLen {
-		return usageErrorf("serve: KEYMINT_ROOT_TOKEN must be at least %d characters (it opens everything); generate one with: openssl rand -base64 32", minRootTokenLen)
-	}
-	for flagName, file := range map[string]string{"--root-token-file": *tokenFile, "--addr-file": *addrFile} {
-		if err := checkNewFile(flagName, file, flagName == "--root-token-file"); err != nil {
-			return err
+	durations := map[string]*time.Duration{}
+	for name, v := range map[string]string{"--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)": *retentionFlag,
+		"--event-retention (or KEYMINT_EVENT_RETENTION)": *eventRetentionFlag, "--replica-lease (or KEYMINT_REPLICA_LEASE)": *lease} {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return usageErrorf("serve: %s must be a duration such as 2s, 1h or 24h, got %q", name, v)
 		}
+		durations[name] = &d
 	}
-	log := slog.New(handler)
-
+	conns, err := strconv.Atoi(*maxConns)
+	if err != nil {
+		return usageErrorf("serve: --db-max-conns (or KEYMINT_DB_MAX_CONNS) must be a whole number, got %q", *maxConns)
+	}
+	cfg := server.Config{
+		Addr: *addr, DB: *db, ListenDB: *listenDB, MaxConns: conns, CacheSize: *cacheSize,
+		Lease:                *durations["--replica-lease (or KEYMINT_REPLICA_LEASE)"],
+		IdempotencyRetention: *durations["--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)"],
+		EventRetention:       *durations["--event-retention (or KEYMINT_EVENT_RETENTION)"],
+		RootToken:            c.getenv("KEYMINT_ROOT_TOKEN"), RootTokenFile: *tokenFile, AddrFile: *addrFile,
+		MetricsAddr: *metricsAddr, DebugAddr: *debugAddr, Version: version,
+		Log: slog.New(handler), Stdout: c.stdout,
+	}
+	// Every setting is checked before anything is opened, generated or stored.
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	// Listen first: a server that cannot serve leaves no database behind,
-	// and generates no root token that nobody would see. The address file is
-	// written once everything is ready, for whoever waits on it.
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	var dbg, metricsLn net.Listener
-	if *debugAddr != "" {
-		if dbg, err = net.Listen("tcp", *debugAddr); err != nil {
-			return fmt.Errorf("--debug-addr: %w", err)
-		}
-		defer dbg.Close()
-	}
-	var m *metrics.Metrics
-	if *metricsAddr != "" {
-		if metricsLn, err = net.Listen("tcp", *metricsAddr); err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		defer metricsLn.Close()
-		m = metrics.New()
-	}
-	opened, err := openStore(ctx, target, storeOptions{cacheSize: *cacheSize, metrics: m, lease: *lease, maxConns: *maxConns, log: log})
-	if err != nil {
-		return err
-	}
-	st := opened.store
-	defer st.Close()
-	replicaCtx, stopReplica := context.WithCancel(context.WithoutCancel(ctx))
-	replicaDone := make(chan struct{})
-	if opened.replica != nil {
-		go func() { opened.replica.Run(replicaCtx); close(replicaDone) }()
-		log.Info("replica", "id", opened.replica.ID(), "lease", lease.String())
-	} else {
-		close(replicaDone)
-	}
-	// Last out: while requests finish, writes still reach the other replicas.
-	defer func() { stopReplica(); <-replicaDone }()
-	if rootFromEnv != "" {
-		log.Info("using the root token from KEYMINT_ROOT_TOKEN")
-	}
-	rootHash, err := service.EnsureRootToken(ctx, st, rootFromEnv, func(token string) error {
-		where, err := deliverRootToken(token, *tokenFile, c.stdout)
-		if err == nil {
-			log.Warn("generated a root token; keymint keeps only its hash, so it is shown only this once", "written_to", where)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	svc := service.New(service.Config{Store: st, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: retention, EventRetention: eventRetention, Metrics: m, RateLimits: opened.limits})
-	if err := svc.Bootstrap(ctx); err != nil {
-		return err
-	}
-	srv := api.New(svc, log, m)
-	if metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ms.Serve(metricsLn) }()
-		defer ms.Close()
-		log.Info("metrics listener", "url", "http://"+metricsLn.Addr().String()+"/metrics")
-	}
-	if dbg != nil {
-		// Profiling only, on loopback. It carries no keymint data.
-		ds := &http.Server{Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ds.Serve(dbg) }()
-		defer ds.Close()
-		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
-	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()), 0o600); err != nil {
-			return err
-		}
-	}
-	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
-	usageDone := make(chan struct{})
-	go func() { svc.Run(usageCtx, time.Second, time.Minute); close(usageDone) }()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("keymint listening", "addr", ln.Addr().String(), "db", target.String(), "version", version)
-
-	select {
-	case err := <-serveErr:
-		stopUsage()
-		<-usageDone
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: finishing in-flight requests")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = hs.Shutdown(shutdownCtx)
-	stopUsage() // flushes last_used_at once more after the last request
-	<-usageDone
-	log.Info("stopped")
-	return err
-}
-
-// minRootTokenLen is the shortest KEYMINT_ROOT_TOKEN accepted.
-const minRootTokenLen = 24
-
-// checkDebugAddr refuses a pprof address that is not on loopback: profiles
-// and goroutine dumps are for the operator on the machine.
-func checkDebugAddr(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return usageErrorf("serve: --debug-addr %q is not host:port, e.g. 127.0.0.1:6060", addr)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return usageErrorf("serve: --debug-addr %q is not a loopback address; pprof is served on loopback only (e.g. 127.0.0.1:6060)", addr)
-	}
-	return nil
-}
-
-// checkNewFile checks that a file a flag names can be created: its directory
-// exists, and (if mustBeNew) the file does not.
-func checkNewFile(flagName, path string, mustBeNew bool) error {
-	if path == "" {
-		return nil
-	}
-	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
-		return usageErrorf("%s %s: the directory %s does not exist", flagName, path, filepath.Dir(path))
-	}
-	if _, err := os.Lstat(path); mustBeNew && err == nil {
-		return usageErrorf("%s %s: the file exists; name a new file (a root token is written only once)", flagName, path)
-	}
-	return nil
-}
-
-// maxHeaderBytes bounds a request's headers: a token and a few others fit
-// many times over. Past it Go's HTTP server answers 431 in plain text.
-const maxHeaderBytes = 32 << 10
-
-// deliverRootToken writes a generated root token to file (a new file, mode
-// 0600), or to stdout as its only line, and says where it went.
-func deliverRootToken(token, file string, stdout io.Writer) (string, error) {
-	if file == "" {
-		_, err := fmt.Fprintln(stdout, token)
-		return "standard output", err
-	}
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", fmt.Errorf("writing the root token: %w", err)
-	}
-	if _, err := fmt.Fprintln(f, token); err != nil {
-		f.Close()
-		_ = os.Remove(file)
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(file)
-		return "", err
-	}
-	return file, nil
+	return server.Run(ctx, cfg)
 }
 
 // resetRootToken replaces the stored root token, for an operator who has
-// the database and lost the token. The server must be stopped: the
-// database's lock refuses a second user.
+// the database and lost the token. On SQLite the server must be stopped
+// (the database's lock refuses a second user); on PostgreSQL the running
+// replicas hear of it like any write and take the new token at once.
 func resetRootToken(ctx context.Context, args []string, c cli) error {
-	fs := newFlagSet("reset-root-token", "reset-root-token [flags]\n\nReplaces the stored root token with a new one, written to --root-token-file or to standard output.\nStop the server first; the old root token stops working.", c)
+	fs := newFlagSet("reset-root-token", "reset-root-token [flags]\n\nReplaces the stored root token with a new one, written to --root-token-file or to standard output.\nSQLite: stop the server first. PostgreSQL: running replicas switch to the new token before this returns.\nThe old root token stops working.", c)
 	db := dbFlag(fs, c)
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write the new root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
 	if err := parse(fs, args); err != nil {
@@ -412,20 +234,20 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 	if err != nil {
 		return err
 	}
-	if err := target.mustExist("reset-root-token", "--db"); err != nil {
+	if err := mustExist(target, "reset-root-token", "--db"); err != nil {
 		return err
 	}
-	if err := checkNewFile("--root-token-file", *tokenFile, true); err != nil {
-		return err
+	if err := server.CheckNewFile("--root-token-file", *tokenFile, true); err != nil {
+		return usageError{err}
 	}
-	opened, err := openStore(ctx, target, storeOptions{})
+	opened, err := server.OpenStore(ctx, target, server.StoreOptions{})
 	if err != nil {
 		return err
 	}
-	st := opened.store
+	st := opened.Store
 	defer st.Close()
 	return service.ResetRootToken(ctx, st, func(token string) error {
-		where, err := deliverRootToken(token, *tokenFile, c.stdout)
+		where, err := server.DeliverRootToken(token, *tokenFile, c.stdout)
 		if err == nil {
 			fmt.Fprintf(c.stderr, "keymint: the root token is replaced; the new one is on %s and is shown only this once\n", where)
 		}

@@ -119,7 +119,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal("a secret reached the log")
 	}
 	// Nothing committed is lost, including the last_used_at flushed at shutdown.
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "k.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "k.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "k.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "k.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/metrics"
+	"github.com/keymint/terraform-provider-keymint/internal/server"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
-	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -37,19 +37,17 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "keymint.db")
-	st, err := sqlite.Open(context.Background(), dbPath)
+	c := clock.NewFake(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
+	// As keymint serve runs SQLite with --metrics-addr: with the verify
+	// cache, instrumented.
+	m := metrics.New()
+	opened, err := server.OpenStore(context.Background(), server.Database{Path: dbPath}, server.StoreOptions{CacheSize: 100000, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := opened.Store
 	t.Cleanup(func() { st.Close() })
-	c := clock.NewFake(time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC))
-	// As keymint serve runs SQLite: behind the verify cache.
-	// As keymint serve runs SQLite with --metrics-addr: behind the verify
-	// cache, instrumented.
-	m := metrics.New()
-	cache := store.NewVerifyCache(st, 100000)
-	cache.OnLookup = m.CacheLookup
-	svc := service.New(service.Config{Store: store.NewInstrumented(cache, m.StoreOp), RootTokenHash: keyformat.Hash(rootToken), Now: c.Now, Metrics: m})
+	svc := service.New(service.Config{Store: st, RootTokenHash: keyformat.Hash(rootToken), Now: c.Now, Metrics: m})
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,7 @@ var statuses = map[service.Kind]int{
 	service.Forbidden:        http.StatusForbidden,
 	service.NotFound:         http.StatusNotFound,
 	service.Conflict:         http.StatusConflict,
+	service.Unavailable:      http.StatusServiceUnavailable,
 	service.TooLarge:         http.StatusRequestEntityTooLarge,
 	service.Unsupported:      http.StatusUnsupportedMediaType,
 	service.MethodNotAllowed: http.StatusMethodNotAllowed,

@@ -26,6 +26,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	handler http.Handler
+	// Ready, if set, says whether this process can answer correctly now
+	// (GET /readyz: 503 with its error as the reason).
+	Ready func(context.Context) error
 }
 
 // New returns the HTTP API for svc; logger gets a line per request (nil:
@@ -39,6 +42,16 @@ func New(svc *service.Service, logger *slog.Logger, m *metrics.Metrics) *Server 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		routed(r)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		routed(r)
+		if s.Ready != nil {
+			if err := s.Ready(r.Context()); err != nil {
+				s.writeError(w, r, service.Errorf(service.Unavailable, "not_ready", "%v", err))
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	for _, rt := range s.routes() {
 		mux.Handle(rt.Pattern, s.authenticated(rt.handle))

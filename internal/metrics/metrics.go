@@ -26,6 +26,7 @@ type Metrics struct {
 	authFailures  prometheus.Counter
 	cacheHit      prometheus.Counter
 	cacheMiss     prometheus.Counter
+	resyncs       prometheus.Counter
 }
 
 // New registers keymint's collectors, with Go's and the process's.
@@ -52,6 +53,9 @@ func New() *Metrics {
 	m.authFailures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keymint_authentication_failures_total", Help: "Requests refused for a missing, unknown, revoked, expired or disabled token.",
 	})
+	m.resyncs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keymint_replica_resyncs_total", Help: "Times this replica found its invalidation stream incomplete (a gap, an unreadable notification) and emptied its verify cache.",
+	})
 	// Series known in advance exist from the start, at 0: a dashboard or alert
 	// sees 0 rather than no data.
 	for _, kind := range []string{"app", "key", "rotate"} {
@@ -60,7 +64,7 @@ func New() *Metrics {
 	for _, code := range wire.Codes {
 		m.verifications.WithLabelValues("", code)
 	}
-	m.registry.MustRegister(m.verifications, m.requests, m.cache, m.storeOps, m.replays, m.authFailures,
+	m.registry.MustRegister(m.verifications, m.requests, m.cache, m.storeOps, m.replays, m.authFailures, m.resyncs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -115,4 +119,32 @@ func (m *Metrics) AuthFailed() {
 	if m != nil {
 		m.authFailures.Inc()
 	}
+}
+
+// ReplicaResync counts one resynchronisation of this replica's cache.
+func (m *Metrics) ReplicaResync() {
+	if m != nil {
+		m.resyncs.Inc()
+	}
+}
+
+// WatchReplica exports whether this replica holds its lease (its cache may
+// answer) and whether its invalidation connection turned out to be pooled.
+func (m *Metrics) WatchReplica(leased, pooled func() bool) {
+	if m == nil {
+		return
+	}
+	gauge := func(f func() bool) func() float64 {
+		return func() float64 {
+			if f() {
+				return 1
+			}
+			return 0
+		}
+	}
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keymint_replica_lease_held",
+			Help: "1 while this replica holds its lease and its verify cache may answer; 0 while every verify reads the database."}, gauge(leased)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keymint_replica_invalidations_pooled",
+			Help: "1 if this replica's invalidation connection is not one PostgreSQL session (a transaction pooler): it then holds no lease; set --listen-db."}, gauge(pooled)))
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
-	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/tfmirror"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -109,12 +108,13 @@ const testRootToken = "acc-root-token"
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keymint.db"))
+	// As keymint serve runs SQLite: with the verify cache.
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keymint.db"), sqlite.Options{CacheSize: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := &testServer{Token: testRootToken, Clock: clock.NewFake(time.Now().UTC())} // sub-second, as a real server's times are
-	svc := service.New(service.Config{Store: store.NewVerifyCache(st, 100000), RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
+	svc := service.New(service.Config{Store: st, RootTokenHash: keyformat.Hash(testRootToken), Now: ts.Clock.Now})
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}

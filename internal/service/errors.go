@@ -22,6 +22,7 @@ const (
 	TooLarge                         // the request is over a size limit
 	Unsupported                      // the request's media type is not accepted
 	MethodNotAllowed                 // the path exists, not with this method
+	Unavailable                      // this process cannot answer correctly now (readiness)
 )
 
 // Error is what the service says to a caller: a kind, a stable code and a

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -103,7 +104,11 @@ func (s *Service) authenticate(ctx context.Context, token string) (*Principal, e
 		return nil, Errorf(Unauthenticated, "unauthenticated", "send a management token as 'Authorization: Bearer <token>'")
 	}
 	hash := keyformat.Hash(token)
-	if subtle.ConstantTimeCompare(hash[:], s.rootHash[:]) == 1 {
+	root, err := s.isRoot(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if root {
 		return Root(), nil
 	}
 	if _, err := keyformat.Parse(token); err != nil {
@@ -123,6 +128,22 @@ func (s *Service) authenticate(ctx context.Context, token string) (*Principal, e
 	}
 	s.usage.touch(sec.Key.ID, now)
 	return &Principal{ID: sec.Key.ID, Scopes: sec.Key.Scopes, ConfineTo: sec.Key.Resources, ExpiresAt: sec.Key.ExpiresAt}, nil
+}
+
+// isRoot reports whether hash is the root token's.
+func (s *Service) isRoot(ctx context.Context, hash [sha256.Size]byte) (bool, error) {
+	root := s.rootHash[:]
+	if s.rootHash == ([sha256.Size]byte{}) {
+		stored, err := s.store.RootTokenHash(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		root = stored
+	}
+	return subtle.ConstantTimeCompare(hash[:], root) == 1, nil
 }
 
 // Whoami describes the caller.

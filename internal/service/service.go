@@ -24,7 +24,10 @@ import (
 // Config configures a Service.
 type Config struct {
 	Store store.Store
-	// RootTokenHash is the SHA-256 of the root token (see EnsureRootToken).
+	// RootTokenHash, if not zero, is the SHA-256 of the root token, fixed
+	// for the process (KEYMINT_ROOT_TOKEN). Zero: the one stored (see
+	// EnsureRootToken), read through the store's cache, so that a reset on
+	// any replica takes effect on every replica before it returns.
 	RootTokenHash [sha256.Size]byte
 	Logger        *slog.Logger
 	// Now is the clock; tests inject one so expiry and grace need no sleeping.

@@ -82,7 +82,7 @@ func TestWriteRacingDeletionIsNotFound(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"))
+			st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"), sqlite.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,29 +1,24 @@
 package store
 
 import (
-	"context"
 	"sync"
-	"time"
 )
 
-// VerifyCache wraps a Store and keeps the verify path's lookups in memory.
+// VerifyCache keeps the verify path's lookups (and the root token's hash) in
+// memory. It is not a cache with a staleness window, and it is not a wrapper
+// that a write could pass around: the store that owns it (sqlstore) hands it
+// the Invalidation of every committed write transaction before the write
+// returns, and on PostgreSQL the replica hands it the invalidations of other
+// replicas' writes in commit order (postgres.Replica). A generation counter
+// stops a lookup that raced with a write from putting the old row back.
 //
-// It is not a cache with a staleness window: every write that can change a
-// verdict (update, revoke, rotate, secret replacement, app update or delete)
-// drops what it changed (that key's secrets, or the app's keys') before it
-// returns, so the very next verify of those keys reads the store. A
-// generation counter stops a lookup that raced with such a write from putting
-// the old row back. Creates need no invalidation (nothing cached refers to a
-// new key), nor does RecordUse (last_used_at is not part of a verdict).
-//
-// In front of a store that other processes write to (replicas on
-// PostgreSQL), their writes reach it through Invalidate, and Usable says
-// whether it may answer at all (postgres.Replica holds a lease while it is
-// sure to hear of every write; without one, every lookup reads the store).
+// It fails closed: Usable (if set) is asked before each lookup, and false
+// sends it to the database (a PostgreSQL replica answers from memory only
+// while it can prove it has heard of every committed change); anything it
+// cannot account for empties it (Clear).
 //
 // Cached Secrets are shared between callers: treat them as read-only.
 type VerifyCache struct {
-	Store
 	max int
 	// OnLookup, if set, hears whether each lookup was answered from memory.
 	OnLookup func(hit bool)
@@ -35,18 +30,20 @@ type VerifyCache struct {
 	entries map[[32]byte]Secret
 	byKey   map[string][][32]byte      // key id -> its cached secrets' hashes
 	byApp   map[string]map[string]bool // app -> ids of its keys with cached secrets
+	root    []byte                     // the root token's hash; nil: not cached
 }
 
-// NewVerifyCache wraps s, holding at most max secrets (lookups past that go to the store).
-func NewVerifyCache(s Store, max int) *VerifyCache {
-	c := &VerifyCache{Store: s, max: max}
+// NewVerifyCache holds at most max secrets (lookups past that go to the store).
+func NewVerifyCache(max int) *VerifyCache {
+	c := &VerifyCache{max: max}
 	c.Clear()
 	return c
 }
 
-func (c *VerifyCache) LookupSecret(ctx context.Context, hash []byte) (Secret, error) {
-	if len(hash) != 32 || c.Usable != nil && !c.Usable() {
-		return c.Store.LookupSecret(ctx, hash)
+// LookupSecret answers from memory, or calls load and keeps what it found.
+func (c *VerifyCache) LookupSecret(hash []byte, load func() (Secret, error)) (Secret, error) {
+	if c == nil || len(hash) != 32 || c.Usable != nil && !c.Usable() {
+		return load()
 	}
 	k := [32]byte(hash)
 	c.mu.RLock()
@@ -59,7 +56,7 @@ func (c *VerifyCache) LookupSecret(ctx context.Context, hash []byte) (Secret, er
 	if ok {
 		return sec, nil
 	}
-	sec, err := c.Store.LookupSecret(ctx, hash)
+	sec, err := load()
 	if err != nil {
 		return sec, err // not-found is not cached: a key created next must be seen
 	}
@@ -76,8 +73,38 @@ func (c *VerifyCache) LookupSecret(ctx context.Context, hash []byte) (Secret, er
 	return sec, nil
 }
 
-// Invalidate drops the cached secrets of what inv names.
+// RootTokenHash answers from memory, or calls load and keeps what it found.
+func (c *VerifyCache) RootTokenHash(load func() ([]byte, error)) ([]byte, error) {
+	if c == nil || c.Usable != nil && !c.Usable() {
+		return load()
+	}
+	c.mu.RLock()
+	root, gen := c.root, c.gen
+	c.mu.RUnlock()
+	if root != nil {
+		return root, nil
+	}
+	root, err := load()
+	if err != nil {
+		return root, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		c.root = root
+	}
+	c.mu.Unlock()
+	return root, nil
+}
+
+// Invalidate drops what inv names.
 func (c *VerifyCache) Invalidate(inv Invalidation) {
+	if c == nil || inv.Nothing {
+		return
+	}
+	if inv.Everything() {
+		c.Clear()
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
@@ -88,6 +115,9 @@ func (c *VerifyCache) Invalidate(inv Invalidation) {
 		for id := range c.byApp[inv.App] {
 			c.dropKey(id)
 		}
+	}
+	if inv.Root {
+		c.root = nil
 	}
 }
 
@@ -108,44 +138,21 @@ func (c *VerifyCache) dropKey(id string) {
 
 // Clear drops everything.
 func (c *VerifyCache) Clear() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.gen++
 	c.entries = make(map[[32]byte]Secret)
 	c.byKey = make(map[string][][32]byte)
 	c.byApp = make(map[string]map[string]bool)
+	c.root = nil
 	c.mu.Unlock()
 }
 
-// Each write below drops what it changed once it returns, whether or not it succeeded.
-
-func keyInv(id string) Invalidation { return Invalidation{KeyIDs: []string{id}} }
-
-func (c *VerifyCache) UpdateApp(ctx context.Context, slug string, fn func(*App, []Key) error, ev *Event) (App, error) {
-	defer c.Invalidate(Invalidation{App: slug})
-	return c.Store.UpdateApp(ctx, slug, fn, ev)
-}
-
-func (c *VerifyCache) DeleteApp(ctx context.Context, slug string, check func([]Key) ([]*Event, error)) error {
-	defer c.Invalidate(Invalidation{App: slug})
-	return c.Store.DeleteApp(ctx, slug, check)
-}
-
-func (c *VerifyCache) UpdateKey(ctx context.Context, id string, fn func(*Key) error, ev *Event) (Key, error) {
-	defer c.Invalidate(keyInv(id))
-	return c.Store.UpdateKey(ctx, id, fn, ev)
-}
-
-func (c *VerifyCache) RevokeKey(ctx context.Context, id string, now time.Time, ev *Event) (Key, error) {
-	defer c.Invalidate(keyInv(id))
-	return c.Store.RevokeKey(ctx, id, now, ev)
-}
-
-func (c *VerifyCache) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *Idempotency, ev *Event) (Key, error) {
-	defer c.Invalidate(keyInv(id))
-	return c.Store.RotateKey(ctx, id, hash, start, now, grace, idem, ev)
-}
-
-func (c *VerifyCache) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time, ev *Event) (Key, error) {
-	defer c.Invalidate(keyInv(id))
-	return c.Store.ReplaceSecret(ctx, id, hash, start, rotatedAt, ev)
+// Len is how many secrets are cached.
+func (c *VerifyCache) Len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.entries)
 }

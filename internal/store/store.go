@@ -142,11 +142,28 @@ type KeyFilter struct {
 	Now    time.Time
 }
 
-// Invalidation names what a write changed for verify: the secrets of these
-// keys, or of every key of App. Caches in front of a store drop what it names.
+// Invalidation names what a committed write changed for verify: the secrets
+// of these keys, or of every key of App, or the root token's hash. The store
+// hands it to its verify cache after commit, and on PostgreSQL to every
+// other replica (see VerifyCache).
+//
+// It fails closed: the zero Invalidation names nothing in particular and so
+// empties the caches; a write that changes no verdict (a create: nothing
+// cached refers to a new key) says so with Nothing.
 type Invalidation struct {
-	KeyIDs []string
-	App    string
+	KeyIDs  []string
+	App     string
+	Root    bool
+	All     bool
+	Nothing bool
+}
+
+// NoVerdictChange is the Invalidation of a write that changes no verdict.
+var NoVerdictChange = Invalidation{Nothing: true}
+
+// Everything reports whether inv empties the caches.
+func (inv Invalidation) Everything() bool {
+	return inv.All || !inv.Nothing && len(inv.KeyIDs) == 0 && inv.App == "" && !inv.Root
 }
 
 // Store is keymint's persistence. Every method is atomic: on error nothing was written.

@@ -18,7 +18,7 @@ import (
 // does less HTTP and authentication, then measures keymint idle with them.
 func benchStoreAndMemory(ctx context.Context, work string, r *report) error {
 	path := filepath.Join(work, "memory.db")
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
 	if err != nil {
 		return err
 	}

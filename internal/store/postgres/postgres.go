@@ -50,18 +50,38 @@ type Options struct {
 	// Lease is the replica lease (DefaultLease if zero).
 	Lease  time.Duration
 	Logger *slog.Logger
+	// CacheSize > 0 keeps up to that many secrets of the verify path in
+	// memory, kept current by a Replica that Open starts and Close stops.
+	CacheSize int
+	// OnCacheLookup, if set, hears whether each cached lookup was a hit.
+	OnCacheLookup func(hit bool)
+	// OnResync, if set, hears of each time the replica found its
+	// invalidation stream incomplete and emptied its cache.
+	OnResync func()
+	// ListenURL, if set, is a direct connection to the same database for
+	// the replica's invalidation session (LISTEN needs one server session:
+	// a transaction pooler such as PgBouncer cannot carry it). Queries still
+	// go through the main URL.
+	ListenURL string
 }
 
 // Store is a store.Store on PostgreSQL.
 type Store struct {
 	*sqlstore.Store
-	id    string
-	cfg   *pgx.ConnConfig
-	lease time.Duration
-	log   *slog.Logger
+	id        string
+	listenCfg *pgx.ConnConfig
+	lease     time.Duration
+	log       *slog.Logger
+	onResync  func()
+	replica   *Replica
+	stop      func() // stops the replica and waits for it
 
 	mu   sync.Mutex
 	acks chan struct{} // closed (and replaced) when a replica's ack moves
+
+	wmu      sync.Mutex
+	watch    map[string]renewal // replica id -> when its renewals last moved, on this process's clock
+	maxLease time.Duration      // the longest lease any replica registered (at least ours)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,6 +98,12 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	cfg, err := parseURL(dsn)
 	if err != nil {
 		return nil, err
+	}
+	listenCfg := cfg.Copy()
+	if o.ListenURL != "" {
+		if listenCfg, err = parseURL(o.ListenURL); err != nil {
+			return nil, fmt.Errorf("the listen URL: %w", err)
+		}
 	}
 	// The process's id names its connections (keymint-<id>) and its row in
 	// the replicas table: an operator can tell whose connections are whose.
@@ -102,12 +128,19 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{id: id, cfg: cfg, lease: o.Lease, log: o.Logger, acks: make(chan struct{})}
+	s := &Store{id: id, listenCfg: listenCfg, lease: o.Lease, log: o.Logger, onResync: o.OnResync,
+		acks: make(chan struct{}), watch: map[string]renewal{}}
 	if s.lease <= 0 {
 		s.lease = DefaultLease
 	}
+	s.maxLease = s.lease
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	var cache *store.VerifyCache
+	if o.CacheSize > 0 {
+		cache = store.NewVerifyCache(o.CacheSize)
+		cache.OnLookup = o.OnCacheLookup
 	}
 	s.Store, err = sqlstore.New(ctx, db, sqlstore.Dialect{
 		Numbered:     true,
@@ -117,13 +150,33 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		Changed:      s.changed,
 		// After a copy, events get ids after the copied ones.
 		AfterCopy: `SELECT setval(pg_get_serial_sequence('events', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM events), false)`,
-	})
+	}, cache)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	s.Applied = applied
+	s.stop = func() {}
+	if cache != nil {
+		// Other replicas' writes reach the cache through the replica, and
+		// it answers only while the replica holds its lease.
+		s.replica = newReplica(s, cache)
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { s.replica.Run(rctx); close(done) }()
+		s.stop = func() { cancel(); <-done }
+	}
 	return s, nil
+}
+
+// Replica is this process's replica (nil without a verify cache).
+func (s *Store) Replica() *Replica { return s.replica }
+
+// Close stops the replica (it leaves the replicas table, so that writes
+// stop waiting for it) and closes the database.
+func (s *Store) Close() error {
+	s.stop()
+	return s.Store.Close()
 }
 
 func newID() string {
@@ -135,11 +188,15 @@ func newID() string {
 // Migrate applies the schema migrations db has not had, holding a
 // PostgreSQL advisory lock while it does.
 func Migrate(ctx context.Context, db *sql.DB) ([]int64, error) {
-	locker, err := lock.NewPostgresSessionLocker()
+	// A lock row rather than a session advisory lock: it holds through a
+	// transaction pooler, where a session lock would be taken on one server
+	// connection and released on another.
+	locker, err := lock.NewPostgresTableLocker(lock.WithTableName("keymint_migration_lock"),
+		lock.WithTableLockTimeout(100*time.Millisecond, 3000))
 	if err != nil {
 		return nil, err
 	}
-	return sqlstore.Migrate(ctx, db, goose.DialectPostgres, Migrations, goose.WithSessionLocker(locker))
+	return sqlstore.Migrate(ctx, db, goose.DialectPostgres, Migrations, goose.WithLocker(locker))
 }
 
 func sqlState(err error) string {
@@ -189,12 +246,16 @@ func parseURL(dsn string) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
-// changed runs in every write transaction that can change a verdict: it
+// changed runs in every write transaction: one that can change a verdict
 // takes the next invalidation number (the row lock orders numbers as the
 // commits) and notifies the replicas, who hear it once the write commits.
-// After commit, the write waits until every replica holding a lease has
-// applied it (see waitApplied).
+// After commit, the write waits until every replica that may hold a lease
+// has applied it (see waitApplied). A create changes no verdict and
+// neither numbers nor waits.
 func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation) (func(context.Context), error) {
+	if inv.Nothing {
+		return nil, nil
+	}
 	var seq int64
 	if err := tx.QueryRowContext(ctx, `UPDATE invalidation_seq SET seq = seq + 1 RETURNING seq`).Scan(&seq); err != nil {
 		return nil, err
@@ -210,6 +271,13 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation)
 func encodeInvalidation(seq int64, inv store.Invalidation) string {
 	var b strings.Builder
 	b.WriteString(strconv.FormatInt(seq, 10))
+	if inv.Everything() {
+		b.WriteString(" * *")
+		return b.String()
+	}
+	if inv.Root {
+		b.WriteString(" r *")
+	}
 	if inv.App != "" {
 		b.WriteString(" a ")
 		b.WriteString(inv.App)
@@ -224,7 +292,7 @@ func encodeInvalidation(seq int64, inv store.Invalidation) string {
 func decodeInvalidation(payload string) (int64, store.Invalidation, error) {
 	f := strings.Fields(payload)
 	var inv store.Invalidation
-	if len(f) == 0 || len(f)%2 != 1 {
+	if len(f) < 3 || len(f)%2 != 1 {
 		return 0, inv, fmt.Errorf("malformed invalidation %q", payload)
 	}
 	seq, err := strconv.ParseInt(f[0], 10, 64)
@@ -233,6 +301,10 @@ func decodeInvalidation(payload string) (int64, store.Invalidation, error) {
 	}
 	for i := 1; i < len(f); i += 2 {
 		switch f[i] {
+		case "*":
+			inv.All = true
+		case "r":
+			inv.Root = true
 		case "a":
 			inv.App = f[i+1]
 		case "k":
@@ -248,26 +320,103 @@ func decodeInvalidation(payload string) (int64, store.Invalidation, error) {
 // ack notification wakes it first (this process may not be a replica).
 const ackPoll = 2 * time.Millisecond
 
-// waitApplied returns once no replica holds a lease without having applied
-// invalidation seq: each has acked it, or its lease has run out. A lease
-// granted after the commit was granted to a replica that had applied it (see
-// replica_ack), and one granted before ends within s.lease of the commit: so
-// even when the database cannot be asked, waiting s.lease from the commit
-// is enough, and no write waits longer.
+// renewal is when this process saw a replica's renewals counter move.
+type renewal struct {
+	count int64
+	seen  time.Time // monotonic
+}
+
+type replicaRow struct {
+	id       string
+	acked    int64
+	renewals int64
+	lease    time.Duration
+}
+
+// watchReplicas reads the replicas table and notes, on this process's
+// monotonic clock, when each replica's renewals counter last moved: a
+// replica whose counter has not moved for its lease length holds no lease,
+// whatever any wall clock says.
+func (s *Store) watchReplicas(ctx context.Context) error {
+	_, err := s.replicaRows(ctx)
+	return err
+}
+
+func (s *Store) replicaRows(ctx context.Context) ([]replicaRow, error) {
+	rows, err := s.DB().QueryContext(ctx, `SELECT id, acked_seq, renewals, lease_us FROM replicas`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []replicaRow
+	for rows.Next() {
+		var r replicaRow
+		var us int64
+		if err := rows.Scan(&r.id, &r.acked, &r.renewals, &us); err != nil {
+			return nil, err
+		}
+		r.lease = time.Duration(us) * time.Microsecond
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for _, r := range out {
+		if w, ok := s.watch[r.id]; !ok || w.count != r.renewals {
+			s.watch[r.id] = renewal{count: r.renewals, seen: now}
+		}
+		s.maxLease = max(s.maxLease, r.lease)
+	}
+	return out, nil
+}
+
+// mayHoldLease reports whether replica r may still hold a lease that does
+// not cover invalidations after r.acked: its counter moved less than its
+// lease ago, on this process's clock.
+func (s *Store) mayHoldLease(r replicaRow) bool {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return time.Since(s.watch[r.id].seen) < r.lease
+}
+
+func (s *Store) longestLease() time.Duration {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.maxLease
+}
+
+// waitApplied returns once no replica may hold a lease without having
+// applied invalidation seq: each has acked it, or its lease has run out as
+// this process's monotonic clock sees it. A lease granted after the commit
+// was granted to a replica that had applied it (see replica_ack), and one
+// granted before ends within that replica's lease of the commit: so even
+// when the database cannot be asked, waiting the longest lease any replica
+// registered from the commit is enough, and no write waits longer. The
+// database's clock plays no part.
 func (s *Store) waitApplied(ctx context.Context, seq int64, committed time.Time) {
-	deadline := committed.Add(s.lease + 10*time.Millisecond)
 	for {
 		wake := s.ackSignal()
+		deadline := committed.Add(s.longestLease() + 10*time.Millisecond)
 		qctx, cancel := context.WithDeadline(ctx, deadline)
-		var pending int
-		err := s.DB().QueryRowContext(qctx, `SELECT count(*) FROM replicas WHERE acked_seq < $1 AND lease_until > clock_timestamp()`, seq).Scan(&pending)
+		rows, err := s.replicaRows(qctx)
 		cancel()
-		if err == nil && pending == 0 {
-			return
+		var pending []string
+		if err == nil {
+			for _, r := range rows {
+				if r.acked < seq && s.mayHoldLease(r) {
+					pending = append(pending, r.id)
+				}
+			}
+			if len(pending) == 0 {
+				return
+			}
 		}
-		left := time.Until(deadline)
+		left := time.Until(committed.Add(s.longestLease() + 10*time.Millisecond))
 		if left <= 0 {
-			s.log.Warn("a change waited for a replica's lease to run out", "invalidation", seq, "lease", s.lease, "err", err)
+			s.log.Warn("a change waited for a replica's lease to run out", "invalidation", seq, "replicas", pending, "lease", s.longestLease(), "err", err)
 			return
 		}
 		t := time.NewTimer(min(left, ackPoll))

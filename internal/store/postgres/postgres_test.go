@@ -18,10 +18,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func openFresh(t *testing.T) *postgres.Store {
+func openFresh(t *testing.T) *postgres.Store { return openWith(t, postgres.Options{}) }
+
+func openWith(t *testing.T, o postgres.Options) *postgres.Store {
 	t.Helper()
 	dsn := pgtest.Shared(t).NewDatabase(t)
-	s, err := postgres.Open(context.Background(), dsn, postgres.Options{})
+	s, err := postgres.Open(context.Background(), dsn, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,17 +39,10 @@ func TestConformance(t *testing.T) {
 // replica. It must behave as the store does.
 func TestConformanceWithReplica(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s := openFresh(t)
-		cache := store.NewVerifyCache(s, 1000)
-		r := s.NewReplica(cache)
-		cache.Usable = r.LeaseValid
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { r.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-		for !r.LeaseValid() {
+		s := openWith(t, postgres.Options{CacheSize: 1000})
+		for !s.Replica().LeaseValid() {
 			time.Sleep(5 * time.Millisecond) // the replica's first ack, over a real connection
 		}
-		return cache
+		return s
 	})
 }

@@ -43,6 +43,7 @@ const walSizeLimit = 8 << 20
 var ErrInUse = errors.New("database in use")
 
 var dialect = sqlstore.Dialect{
+	Prepare: true,
 	IsUnique: func(err error) bool {
 		var e *sqlite3.Error
 		return errors.As(err, &e) && (e.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE)
@@ -60,17 +61,27 @@ var dialect = sqlstore.Dialect{
 	},
 }
 
+// Options configure Open.
+type Options struct {
+	// CacheSize > 0 keeps up to that many secrets of the verify path in
+	// memory (store.VerifyCache); every write of this store drops what it
+	// changed before it returns.
+	CacheSize int
+	// OnCacheLookup, if set, hears whether each cached lookup was a hit.
+	OnCacheLookup func(hit bool)
+}
+
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date. A database has one Store at a time: the verify cache
-// in front of it is sound only if every write goes through it. Open takes a
-// lock beside the real file (symlinks resolved), held until Close, and fails
-// with ErrInUse if another has it.
-func Open(ctx context.Context, path string) (*Store, error) {
+// is sound only if every write goes through it. Open takes a lock beside
+// the real file (symlinks resolved), held until Close, and fails with
+// ErrInUse if another has it.
+func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	lock, err := lockFile(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := open(ctx, path)
+	s, err := open(ctx, path, o)
 	if err != nil {
 		_ = lock.Unlock()
 		return nil, err
@@ -105,7 +116,7 @@ func lockFile(path string) (*flock.Flock, error) {
 	return lock, nil
 }
 
-func open(ctx context.Context, path string) (*Store, error) {
+func open(ctx context.Context, path string, o Options) (*Store, error) {
 	q := url.Values{}
 	// journal_size_limit: after a checkpoint, the WAL is cut back to this size
 	// rather than kept at its high-water mark (Compact truncates it to zero).
@@ -129,7 +140,12 @@ func open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s, err := sqlstore.New(ctx, db, dialect)
+	var cache *store.VerifyCache
+	if o.CacheSize > 0 {
+		cache = store.NewVerifyCache(o.CacheSize)
+		cache.OnLookup = o.OnCacheLookup
+	}
+	s, err := sqlstore.New(ctx, db, dialect, cache)
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -17,8 +17,10 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/store/storetest"
 )
 
-func openTemp(t *testing.T) store.Store {
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keymint.db"))
+func openTemp(t *testing.T) store.Store { return openWith(t, sqlite.Options{}) }
+
+func openWith(t *testing.T, o sqlite.Options) store.Store {
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keymint.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,12 +32,12 @@ func TestConformance(t *testing.T) { storetest.Run(t, openTemp) }
 
 // The verify cache is how keymint serve runs SQLite: it must behave as the store does.
 func TestConformanceWithVerifyCache(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return store.NewVerifyCache(openTemp(t), 1000) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openWith(t, sqlite.Options{CacheSize: 1000}) })
 }
 
 // benchStore is a store on a temp file with one app, acme.
 func benchStore(b *testing.B) *sqlite.Store {
-	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "keymint.db"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "keymint.db"), sqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +95,7 @@ func BenchmarkCreateKey(b *testing.B) {
 func TestOneStorePerFile(t *testing.T) {
 	dir := t.TempDir()
 	real := filepath.Join(dir, "keymint.db")
-	first, err := sqlite.Open(context.Background(), real)
+	first, err := sqlite.Open(context.Background(), real, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestOneStorePerFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, path := range []string{real, link, filepath.Join(dir, ".", "keymint.db")} {
-		if s, err := sqlite.Open(context.Background(), path); !errors.Is(err, sqlite.ErrInUse) {
+		if s, err := sqlite.Open(context.Background(), path, sqlite.Options{}); !errors.Is(err, sqlite.ErrInUse) {
 			if s != nil {
 				s.Close()
 			}
@@ -112,7 +114,7 @@ func TestOneStorePerFile(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
-	again, err := sqlite.Open(context.Background(), link)
+	again, err := sqlite.Open(context.Background(), link, sqlite.Options{})
 	if err != nil {
 		t.Fatalf("Open after Close: %v", err)
 	}
@@ -122,7 +124,7 @@ func TestOneStorePerFile(t *testing.T) {
 // The database holds key hashes and metadata: its files are the owner's alone.
 func TestFilesPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keymint.db")
-	s, err := sqlite.Open(context.Background(), path)
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func TestFilesPrivate(t *testing.T) {
 // The WAL does not keep its high-water mark: Compact truncates it.
 func TestCompactTruncatesWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keymint.db")
-	s, err := sqlite.Open(context.Background(), path)
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+
+	"github.com/keymint/terraform-provider-keymint/internal/store"
 )
 
 // Tables are keymint's tables, parents first, with the columns Copy moves.
@@ -40,7 +42,7 @@ func Copy(ctx context.Context, src, dst *Store) (map[string]int64, error) {
 	}
 	defer rtx.Rollback()
 	counts := map[string]int64{}
-	err = dst.tx(ctx, nil, func(w *wtx) error {
+	err = dst.tx(ctx, store.Invalidation{All: true}, func(w *wtx) error {
 		for _, t := range Tables {
 			n, err := copyTable(ctx, rtx, w, t)
 			if err != nil {

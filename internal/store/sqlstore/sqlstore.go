@@ -43,6 +43,10 @@ type Dialect struct {
 	// AfterCopy runs in Copy's transaction once the rows are in (PostgreSQL:
 	// move the events id sequence past the copied ids).
 	AfterCopy string
+	// Prepare prepares the verify lookup once on each connection (SQLite).
+	// PostgreSQL leaves statements to the driver, whose DSN says whether
+	// it may name them (a transaction pooler forbids it).
+	Prepare bool
 }
 
 // Store is a store.Store on a database/sql handle.
@@ -52,28 +56,40 @@ type Store struct {
 
 	db      *sql.DB
 	dialect Dialect
-	lookup  *sql.Stmt
+	cache   *store.VerifyCache // nil: every lookup reads the database
+	lookup  *sql.Stmt          // with Dialect.Prepare
 }
 
 var _ store.Store = (*Store)(nil)
 
-// New returns a Store on db, whose schema is migrated already.
-func New(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
-	s := &Store{db: db, dialect: d}
-	lookup, err := db.PrepareContext(ctx, s.q(`SELECT `+keyColumns+`, s.expires_at, a.rate_requests, a.rate_window
-		FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN apps a ON a.slug = k.app WHERE s.hash = ?`))
-	if err != nil {
-		return nil, err
+const lookupQuery = `SELECT ` + keyColumns + `, s.expires_at, a.rate_requests, a.rate_window
+	FROM key_secrets s JOIN keys k ON k.id = s.key_id JOIN apps a ON a.slug = k.app WHERE s.hash = ?`
+
+// New returns a Store on db, whose schema is migrated already. cache, if
+// not nil, answers the verify path's lookups; every write transaction's
+// Invalidation reaches it after commit, before the write returns.
+func New(ctx context.Context, db *sql.DB, d Dialect, cache *store.VerifyCache) (*Store, error) {
+	s := &Store{db: db, dialect: d, cache: cache}
+	if d.Prepare {
+		lookup, err := db.PrepareContext(ctx, s.q(lookupQuery))
+		if err != nil {
+			return nil, err
+		}
+		s.lookup = lookup
 	}
-	s.lookup = lookup
 	return s, nil
 }
 
 // DB is the handle the store runs on.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// Cache is the store's verify cache (nil if it has none).
+func (s *Store) Cache() *store.VerifyCache { return s.cache }
+
 func (s *Store) Close() error {
-	s.lookup.Close()
+	if s.lookup != nil {
+		s.lookup.Close()
+	}
 	return s.db.Close()
 }
 
@@ -132,10 +148,13 @@ func (w *wtx) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return w.tx.QueryRowContext(ctx, w.q(query), args...)
 }
 
-// tx runs fn in a write transaction. inv, if not nil, is what the write
-// changes for verify: the dialect's Changed hook hears of it before commit,
-// and what it returns runs after commit.
-func (s *Store) tx(ctx context.Context, inv *store.Invalidation, fn func(*wtx) error) error {
+// tx runs fn in a write transaction: the one way a write reaches the
+// database. inv is what the write changes for verify (the zero value: it
+// may have changed anything). The dialect's Changed hook hears of it before
+// commit (PostgreSQL: numbered and notified to every replica); after commit
+// this process's cache drops it, and then what Changed returned runs
+// (PostgreSQL: wait for the replicas), all before the write returns.
+func (s *Store) tx(ctx context.Context, inv store.Invalidation, fn func(*wtx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -143,14 +162,18 @@ func (s *Store) tx(ctx context.Context, inv *store.Invalidation, fn func(*wtx) e
 	w := &wtx{tx: tx, Store: s}
 	var after func(context.Context)
 	err = fn(w)
-	if err == nil && inv != nil && s.dialect.Changed != nil {
-		after, err = s.dialect.Changed(ctx, tx, *inv)
+	if err == nil && s.dialect.Changed != nil {
+		after, err = s.dialect.Changed(ctx, tx, inv)
 	}
 	if err != nil {
 		tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	// Dropped even when the commit's outcome is unknown (an error may come
+	// after the database committed): a cache never keeps what may be stale.
+	s.cache.Invalidate(inv)
+	if err != nil {
 		return err
 	}
 	if after != nil {
@@ -187,7 +210,7 @@ func insertEvent(ctx context.Context, tx *wtx, ev *store.Event) error {
 // ---- apps
 
 func (s *Store) CreateApp(ctx context.Context, a store.App, idem *store.Idempotency, ev *store.Event) error {
-	return s.tx(ctx, nil, func(tx *wtx) error {
+	return s.tx(ctx, store.NoVerdictChange, func(tx *wtx) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
 			return err
 		}
@@ -276,7 +299,7 @@ func unrevokedKeys(ctx context.Context, tx *wtx, slug string) ([]store.Key, erro
 
 func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, []store.Key) error, ev *store.Event) (store.App, error) {
 	var a store.App
-	err := s.tx(ctx, &store.Invalidation{App: slug}, func(tx *wtx) error {
+	err := s.tx(ctx, store.Invalidation{App: slug}, func(tx *wtx) error {
 		var err error
 		if a, err = scanApp(tx.queryRow(ctx, `SELECT `+appColumns+` FROM apps WHERE slug = ?`+s.dialect.ForUpdate, slug)); err != nil {
 			return err
@@ -303,7 +326,7 @@ func (s *Store) UpdateApp(ctx context.Context, slug string, fn func(*store.App, 
 }
 
 func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.Key) ([]*store.Event, error)) error {
-	return s.tx(ctx, &store.Invalidation{App: slug}, func(tx *wtx) error {
+	return s.tx(ctx, store.Invalidation{App: slug}, func(tx *wtx) error {
 		if _, err := scanApp(tx.queryRow(ctx, `SELECT `+appColumns+` FROM apps WHERE slug = ?`+s.dialect.ForUpdate, slug)); err != nil {
 			return err
 		}
@@ -330,7 +353,7 @@ func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.K
 // ---- keys
 
 func (s *Store) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency, ev *store.Event) error {
-	return s.tx(ctx, nil, func(tx *wtx) error {
+	return s.tx(ctx, store.NoVerdictChange, func(tx *wtx) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
 			return err
 		}
@@ -434,7 +457,7 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 // writes what changes, then records ev; the key as fn left it is returned.
 func (s *Store) writeKey(ctx context.Context, id string, ev *store.Event, fn func(*wtx, *store.Key) error) (store.Key, error) {
 	var k store.Key
-	err := s.tx(ctx, &store.Invalidation{KeyIDs: []string{id}}, func(tx *wtx) error {
+	err := s.tx(ctx, store.Invalidation{KeyIDs: []string{id}}, func(tx *wtx) error {
 		var err error
 		if k, err = scanKey(tx.queryRow(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.id = ?`+s.dialect.ForUpdate, id)); err != nil {
 			return err
@@ -531,9 +554,19 @@ func sameTime(a, b *time.Time) bool {
 }
 
 func (s *Store) LookupSecret(ctx context.Context, hash []byte) (store.Secret, error) {
+	return s.cache.LookupSecret(hash, func() (store.Secret, error) { return s.lookupSecret(ctx, hash) })
+}
+
+func (s *Store) lookupSecret(ctx context.Context, hash []byte) (store.Secret, error) {
 	var sec store.Secret
 	var expires, rr, rw sql.NullInt64
-	k, err := scanKey(s.lookup.QueryRowContext(ctx, hash), &expires, &rr, &rw)
+	var row *sql.Row
+	if s.lookup != nil {
+		row = s.lookup.QueryRowContext(ctx, hash)
+	} else {
+		row = s.queryRow(ctx, lookupQuery, hash)
+	}
+	k, err := scanKey(row, &expires, &rr, &rw)
 	if err != nil {
 		return sec, err
 	}
@@ -545,7 +578,7 @@ func (s *Store) RecordUse(ctx context.Context, used map[string]time.Time) error 
 	if len(used) == 0 {
 		return nil
 	}
-	return s.tx(ctx, nil, func(tx *wtx) error {
+	return s.tx(ctx, store.NoVerdictChange, func(tx *wtx) error {
 		stmt, err := tx.tx.PrepareContext(ctx, tx.q(`UPDATE keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
 		if err != nil {
 			return err
@@ -642,24 +675,30 @@ func (s *Store) Compact(ctx context.Context) error {
 }
 
 func (s *Store) RootTokenHash(ctx context.Context) ([]byte, error) {
-	var v []byte
-	err := s.queryRow(ctx, `SELECT value FROM settings WHERE name = 'root_token_sha256'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.ErrNotFound
-	}
-	return v, err
+	return s.cache.RootTokenHash(func() ([]byte, error) {
+		var v []byte
+		err := s.queryRow(ctx, `SELECT value FROM settings WHERE name = 'root_token_sha256'`).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		return v, err
+	})
 }
 
+// SetRootTokenHash is a write like the others: every replica drops the
+// root hash it held, so a reset takes effect everywhere before it returns.
 func (s *Store) SetRootTokenHash(ctx context.Context, hash []byte, replace bool) error {
 	stmt := `INSERT INTO settings (name, value) VALUES ('root_token_sha256', ?)`
 	if replace {
 		stmt += ` ON CONFLICT (name) DO UPDATE SET value = excluded.value`
 	}
-	_, err := s.exec(ctx, stmt, hash)
-	if s.isUnique(err) {
-		return store.ErrExists
-	}
-	return err
+	return s.tx(ctx, store.Invalidation{Root: true}, func(tx *wtx) error {
+		_, err := tx.exec(ctx, stmt, hash)
+		if tx.isUnique(err) {
+			return store.ErrExists
+		}
+		return err
+	})
 }
 
 // ---- encoding helpers
@@ -695,4 +734,15 @@ func nanosOrNil(t *time.Time) any {
 		return nil
 	}
 	return t.UnixNano()
+}
+
+// Ping reads the database the way verify does (a lookup of a hash no secret
+// has, past the cache): for readiness, it fails when lookups would.
+func (s *Store) Ping(ctx context.Context) error {
+	var nobody [32]byte
+	_, err := s.lookupSecret(ctx, nobody[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
 }

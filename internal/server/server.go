@@ -1,0 +1,378 @@
+// Package server is `keymint serve`: it opens the database, wires the
+// service, the API, metrics and profiling, and serves until its context
+// ends. The binary's serve command only reads flags into a Config; tests
+// start the server through this package exactly as the binary does.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/metrics"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
+)
+
+// Config is everything `keymint serve` takes.
+type Config struct {
+	Addr      string // listen address, e.g. 127.0.0.1:8080 (port 0: any free port)
+	DB        string // sqlite:<path> or postgres://...
+	ListenDB  string // PostgreSQL: a direct connection for invalidations (behind a transaction pooler)
+	Lease     time.Duration
+	MaxConns  int
+	CacheSize int
+	// RootToken is KEYMINT_ROOT_TOKEN: if set, the root token, fixed for
+	// this process; else the stored one (generated at first start).
+	RootToken            string
+	RootTokenFile        string // write a generated root token here (a new file) rather than to Stdout
+	AddrFile             string // write the bound address here once ready
+	IdempotencyRetention time.Duration
+	EventRetention       time.Duration
+	MetricsAddr          string
+	DebugAddr            string
+	Version              string
+
+	Log    *slog.Logger
+	Stdout io.Writer        // a generated root token goes here (nil: os.Stdout)
+	Now    func() time.Time // the service's clock (nil: time.Now); tests inject one
+}
+
+// ConfigError is a Config that cannot run: the command line is wrong.
+type ConfigError struct{ error }
+
+func configErrorf(format string, args ...any) error {
+	return ConfigError{fmt.Errorf(format, args...)}
+}
+
+// MinRootTokenLen is the shortest KEYMINT_ROOT_TOKEN accepted.
+const MinRootTokenLen = 24
+
+// maxHeaderBytes bounds a request's headers: a token and a few others fit
+// many times over. Past it Go's HTTP server answers 431 in plain text.
+const maxHeaderBytes = 32 << 10
+
+// Defaults fills what was left zero.
+func (c *Config) defaults() {
+	if c.Lease == 0 {
+		c.Lease = postgres.DefaultLease
+	}
+	if c.IdempotencyRetention == 0 {
+		c.IdempotencyRetention = service.DefaultIdempotencyRetention
+	}
+	if c.EventRetention == 0 {
+		c.EventRetention = service.DefaultEventRetention
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Validate checks every setting before anything is opened, generated or stored.
+func (c *Config) Validate() error {
+	c.defaults()
+	if c.IdempotencyRetention < time.Minute {
+		return configErrorf("serve: --idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION) must be at least 1m (clients retry for minutes), got %s", c.IdempotencyRetention)
+	}
+	if c.EventRetention < time.Hour {
+		return configErrorf("serve: --event-retention (or KEYMINT_EVENT_RETENTION) must be at least 1h, got %s", c.EventRetention)
+	}
+	if c.CacheSize < 0 {
+		return configErrorf("serve: --verify-cache-size must be 0 or more, got %d", c.CacheSize)
+	}
+	db, err := ParseDB(c.DB)
+	if err != nil {
+		return ConfigError{err}
+	}
+	if c.ListenDB != "" {
+		if db.URL == "" || !postgres.IsURL(c.ListenDB) {
+			return configErrorf("serve: --listen-db (or KEYMINT_LISTEN_DB) takes a postgres:// URL, and only with a PostgreSQL --db")
+		}
+		if err := postgres.CheckURL(c.ListenDB); err != nil {
+			return configErrorf("serve: --listen-db %s: %v", postgres.RedactURL(c.ListenDB), err)
+		}
+	}
+	if c.Lease < 100*time.Millisecond || c.Lease > time.Minute || c.MaxConns < 0 {
+		return configErrorf("serve: --replica-lease must be between 100ms and 1m, and --db-max-conns 0 or more")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return configErrorf("serve: --addr (or KEYMINT_ADDR) %q is not host:port, e.g. 127.0.0.1:8080", c.Addr)
+	}
+	if err := checkDebugAddr(c.DebugAddr); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsAddr); c.MetricsAddr != "" && err != nil {
+		return configErrorf("serve: --metrics-addr (or KEYMINT_METRICS_ADDR) %q is not host:port, e.g. 127.0.0.1:9090", c.MetricsAddr)
+	}
+	if c.RootToken != "" && len(c.RootToken) < MinRootTokenLen {
+		return configErrorf("serve: KEYMINT_ROOT_TOKEN must be at least %d characters (it opens everything); generate one with: openssl rand -base64 32", MinRootTokenLen)
+	}
+	for flagName, file := range map[string]string{"--root-token-file": c.RootTokenFile, "--addr-file": c.AddrFile} {
+		if err := CheckNewFile(flagName, file, flagName == "--root-token-file"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Server is a started keymint server: listening, its database open and
+// migrated, the root token in place. Serve runs it.
+type Server struct {
+	cfg      Config
+	ln       net.Listener
+	db       *Opened
+	svc      *service.Service
+	http     *http.Server
+	closers  []func() // in the order to run them
+	addrText string
+}
+
+// Addr is the address the API listens on.
+func (s *Server) Addr() string { return s.addrText }
+
+// Service is the server's service (for tests that check state behind the API).
+func (s *Server) Service() *service.Service { return s.svc }
+
+// Start validates cfg, listens, opens the database and prepares to serve.
+// On error nothing is left open. Serve runs what Start prepared.
+func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	log := cfg.Log
+	// Listen first: a server that cannot serve leaves no database behind,
+	// and generates no root token that nobody would see.
+	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	s.addrText = s.ln.Addr().String()
+	var dbg, metricsLn net.Listener
+	if cfg.DebugAddr != "" {
+		if dbg, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
+			return nil, fmt.Errorf("--debug-addr: %w", err)
+		}
+		s.closers = append(s.closers, func() { dbg.Close() })
+	}
+	var m *metrics.Metrics
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("--metrics-addr: %w", err)
+		}
+		s.closers = append(s.closers, func() { metricsLn.Close() })
+		m = metrics.New()
+	}
+	target, _ := ParseDB(cfg.DB) // checked by Validate
+	s.db, err = OpenStore(ctx, target, StoreOptions{CacheSize: cfg.CacheSize, Metrics: m, Lease: cfg.Lease,
+		MaxConns: cfg.MaxConns, ListenURL: cfg.ListenDB, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	// Closed last: while requests finish, writes still reach the other replicas.
+	s.closers = append(s.closers, func() { s.db.Store.Close() })
+	if s.db.Replica != nil {
+		log.Info("replica", "id", s.db.Replica.ID(), "lease", cfg.Lease.String(), "listen_db", cfg.ListenDB != "")
+	}
+	var rootHash [32]byte
+	if cfg.RootToken != "" {
+		log.Info("using the root token from KEYMINT_ROOT_TOKEN")
+	}
+	hash, err := service.EnsureRootToken(ctx, s.db.Store, cfg.RootToken, func(token string) error {
+		where, err := DeliverRootToken(token, cfg.RootTokenFile, cfg.Stdout)
+		if err == nil {
+			log.Warn("generated a root token; keymint keeps only its hash, so it is shown only this once", "written_to", where)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RootToken != "" {
+		rootHash = hash // else read through the store, so a reset on any replica holds everywhere
+	}
+	s.svc = service.New(service.Config{Store: s.db.Store, RootTokenHash: rootHash, Logger: log, IdempotencyRetention: cfg.IdempotencyRetention,
+		EventRetention: cfg.EventRetention, Metrics: m, RateLimits: s.db.Limits, Now: cfg.Now})
+	if err := s.svc.Bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	apiSrv := api.New(s.svc, log, m)
+	apiSrv.Ready = s.ready
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(metricsLn) }()
+		s.closers = append(s.closers, func() { ms.Close() })
+		log.Info("metrics listener", "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
+	if dbg != nil {
+		// Profiling only, on loopback. It carries no keymint data.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ds.Serve(dbg) }()
+		s.closers = append(s.closers, func() { ds.Close() })
+		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
+	}
+	s.http = &http.Server{Handler: apiSrv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
+	if cfg.AddrFile != "" {
+		if err := os.WriteFile(cfg.AddrFile, []byte(s.addrText), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// close releases what Start took, last taken first.
+func (s *Server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// Serve answers requests until ctx ends, then finishes in-flight requests,
+// flushes key usage and closes everything.
+func (s *Server) Serve(ctx context.Context) error {
+	defer s.close()
+	log := s.cfg.Log
+	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	usageDone := make(chan struct{})
+	go func() { s.svc.Run(usageCtx, time.Second, time.Minute); close(usageDone) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.http.Serve(s.ln) }()
+	target, _ := ParseDB(s.cfg.DB)
+	log.Info("keymint listening", "addr", s.addrText, "db", target.String(), "version", s.cfg.Version)
+
+	select {
+	case err := <-serveErr:
+		stopUsage()
+		<-usageDone
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(shutdownCtx)
+	stopUsage() // flushes last_used_at once more after the last request
+	<-usageDone
+	log.Info("stopped")
+	return err
+}
+
+// Run starts the server and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// readyTimeout bounds the database check of GET /readyz.
+const readyTimeout = 2 * time.Second
+
+// ready says whether this process can answer correctly and promptly now:
+// the database answers a real lookup within readyTimeout, and on
+// PostgreSQL this replica holds its lease (it has heard of every committed
+// change) — except when it runs without one by design, behind a
+// transaction pooler with no --listen-db, where every verify reads the
+// database.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	if err := s.db.SQL.Ping(ctx); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("the database did not answer within %s", readyTimeout)
+		}
+		return errors.New("the database cannot be read: " + err.Error())
+	}
+	if r := s.db.Replica; r != nil && !r.Pooled() {
+		if leased, why := r.Status(); !leased {
+			return errors.New("this replica cannot prove its verify cache is current: " + why)
+		}
+	}
+	return nil
+}
+
+// checkDebugAddr refuses a pprof address that is not on loopback: profiles
+// and goroutine dumps are for the operator on the machine.
+func checkDebugAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return configErrorf("serve: --debug-addr %q is not host:port, e.g. 127.0.0.1:6060", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return configErrorf("serve: --debug-addr %q is not a loopback address; pprof is served on loopback only (e.g. 127.0.0.1:6060)", addr)
+	}
+	return nil
+}
+
+// CheckNewFile checks that a file a flag names can be created: its directory
+// exists, and (if mustBeNew) the file does not.
+func CheckNewFile(flagName, path string, mustBeNew bool) error {
+	if path == "" {
+		return nil
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return configErrorf("%s %s: the directory %s does not exist", flagName, path, filepath.Dir(path))
+	}
+	if _, err := os.Lstat(path); mustBeNew && err == nil {
+		return configErrorf("%s %s: the file exists; name a new file (a root token is written only once)", flagName, path)
+	}
+	return nil
+}
+
+// DeliverRootToken writes a generated root token to file (a new file, mode
+// 0600), or to stdout as its only line, and says where it went.
+func DeliverRootToken(token, file string, stdout io.Writer) (string, error) {
+	if file == "" {
+		_, err := fmt.Fprintln(stdout, token)
+		return "standard output", err
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("writing the root token: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, token); err != nil {
+		f.Close()
+		_ = os.Remove(file)
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(file)
+		return "", err
+	}
+	return file, nil
+}
