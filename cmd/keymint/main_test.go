@@ -247,7 +247,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"serve", "--help"}, "", 0, "-log-format"},
 		{[]string{"serve", "-h"}, "", 0, "-root-token-file"},
 		{[]string{"verify", "--help"}, "", 0, "exits 0 if it is VALID"},
-		{[]string{"reset-root-token", "--help"}, "", 0, "Stop the server first"},
+		{[]string{"reset-root-token", "--help"}, "", 0, "SQLite: stop the server first"},
 		{[]string{"version"}, "", 0, "dev"},
 		{[]string{}, "", 2, ""},
 		{[]string{"nonsense"}, "", 2, ""},
