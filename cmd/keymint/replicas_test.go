@@ -5,13 +5,16 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -39,14 +42,27 @@ type replicaSet struct {
 
 func startReplicas(t *testing.T, n int) *replicaSet {
 	t.Helper()
-	r := &replicaSet{t: t, dir: t.TempDir(), dsn: pgtest.Shared(t).NewDatabase(t)}
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	specs := make([][]string, n)
+	for i := range specs {
+		specs[i] = []string{dsn}
+	}
+	r := startReplicaSet(t, dsn, specs)
+	r.waitLeases(n)
+	return r
+}
+
+// startReplicaSet starts a replica per spec: its --db, then other flags.
+func startReplicaSet(t *testing.T, dsn string, specs [][]string) *replicaSet {
+	t.Helper()
+	r := &replicaSet{t: t, dir: t.TempDir(), dsn: dsn}
 	var err error
 	if r.db, err = sql.Open("pgx", r.dsn); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.db.Close() })
-	for i := range n {
-		cmd, url := startServer(t, r.dir, fmt.Sprintf("replica%d", i), r.dsn, "--replica-lease", replicaLease.String())
+	for i, spec := range specs {
+		cmd, url := startServer(t, r.dir, fmt.Sprintf("replica%d", i), spec[0], append([]string{"--replica-lease", replicaLease.String()}, spec[1:]...)...)
 		t.Cleanup(func() {
 			_ = cmd.Process.Signal(syscall.SIGCONT)
 			_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -59,7 +75,6 @@ func startReplicas(t *testing.T, n int) *replicaSet {
 		c.MaxRetries = 0 // every answer counts as it comes
 		r.cmds, r.urls, r.clients = append(r.cmds, cmd), append(r.urls, url), append(r.clients, c)
 	}
-	r.waitLeases(n)
 	return r
 }
 
@@ -221,11 +236,101 @@ func (r *replicaSet) churn(keys []liveKey, loadOn []int, during func() (after fu
 			}
 		}
 	}
+	if errs > 0 {
+		r.t.Errorf("%d verifies failed (5xx or transport errors); first: %v", errs, firstErr(results))
+	}
 	if after0 < len(keys)*len(r.clients) {
 		r.t.Fatalf("only %d verifies started after a change: the test did not test", after0)
 	}
 	r.t.Logf("%d verifies, %d after their key's change (%d VALID), %d errors; changes took %v", len(results), after0, bad, errs, summarize(took))
 	return took
+}
+
+func firstErr(vs []verdict) error {
+	for _, v := range vs {
+		if v.err != nil {
+			return v.err
+		}
+	}
+	return nil
+}
+
+// readyz is replica i's readiness: the status code and what it says of its verify cache.
+func (r *replicaSet) readyz(i int) (int, string) {
+	r.t.Helper()
+	res, err := http.Get(r.urls[i] + "/readyz")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Cache  string `json:"verify_cache"`
+		Detail string `json:"detail"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	return res.StatusCode, body.Cache + body.Detail
+}
+
+// writeLoad creates keys through replica 0 until the returned stop is
+// called: unrelated writes beside the changes under test.
+func (r *replicaSet) writeLoad(app string) (stop func()) {
+	r.t.Helper()
+	ctx := context.Background()
+	if _, err := r.clients[0].CreateApp(ctx, wire.CreateApp{Slug: app, Name: app, Scopes: []string{"read"}, KeyPrefix: app}); err != nil {
+		r.t.Fatal(err)
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			k, err := r.clients[0].CreateKey(ctx, app, wire.CreateKey{Name: fmt.Sprintf("load %d", i), Scopes: []string{"read"}})
+			if err == nil && i%2 == 0 {
+				renamed := fmt.Sprintf("renamed %d", i)
+				_, err = r.clients[0].UpdateKey(ctx, k.Key.ID, wire.UpdateKey{Name: &renamed})
+			}
+			if err != nil && !errors.Is(ctx.Err(), context.Canceled) {
+				r.t.Errorf("unrelated write: %v", err)
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// Behind PgBouncer in transaction mode: a replica given a direct
+// connection for its invalidations (--listen-db) serves from its cache, one
+// without it holds no lease and reads the database; neither answers a
+// stale VALID or a 5xx while another replica revokes, disables and rotates
+// under unrelated writes, and /readyz says which is which.
+func TestReplicasBehindPgBouncer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL, PgBouncer and three servers")
+	}
+	pg := pgtest.Shared(t)
+	dsn := pg.NewDatabase(t)
+	bouncer := pg.StartPgBouncer(t, "transaction")
+	name := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+	pooled := bouncer.DSN(name)
+	r := startReplicaSet(t, dsn, [][]string{{dsn}, {pooled, "--listen-db", dsn}, {pooled}})
+	r.waitLeases(2) // the direct replica and the one with --listen-db
+	for i, want := range []string{"on", "on", "off: no verify cache"} {
+		if code, cache := r.readyz(i); code != http.StatusOK || !strings.HasPrefix(cache, want) {
+			t.Errorf("replica %d: /readyz %d %q, want 200 with verify_cache %q...", i, code, cache, want)
+		}
+	}
+	keys := r.createKeys("pooled", 30)
+	r.churn(keys, []int{1, 2}, func() func() []verdict {
+		stop := r.writeLoad("unrelated")
+		return func() []verdict { stop(); return nil }
+	})
+	if log, _ := os.ReadFile(filepath.Join(r.dir, "replica2.log")); !strings.Contains(string(log), "--listen-db") {
+		t.Errorf("the replica behind the pooler without --listen-db did not say so in its log:\n%s", log)
+	}
 }
 
 func summarize(d []time.Duration) string {

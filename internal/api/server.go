@@ -26,9 +26,10 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	handler http.Handler
-	// Ready, if set, says whether this process can answer correctly now
-	// (GET /readyz: 503 with its error as the reason).
-	Ready func(context.Context) error
+	// Ready, if set, says whether this process can answer correctly and
+	// promptly now (GET /readyz: 503 with its error as the reason), and
+	// whether its verify cache answers ("on", or "off: <why>").
+	Ready func(context.Context) (cache string, err error)
 }
 
 // New returns the HTTP API for svc; logger gets a line per request (nil:
@@ -45,13 +46,16 @@ func New(svc *service.Service, logger *slog.Logger, m *metrics.Metrics) *Server 
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		routed(r)
+		body := map[string]string{"status": "ready"}
 		if s.Ready != nil {
-			if err := s.Ready(r.Context()); err != nil {
+			cache, err := s.Ready(r.Context())
+			if err != nil {
 				s.writeError(w, r, service.Errorf(service.Unavailable, "not_ready", "%v", err))
 				return
 			}
+			body["verify_cache"] = cache
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, body)
 	})
 	for _, rt := range s.routes() {
 		mux.Handle(rt.Pattern, s.authenticated(rt.handle))

@@ -306,21 +306,28 @@ const readyTimeout = 2 * time.Second
 // change) — except when it runs without one by design, behind a
 // transaction pooler with no --listen-db, where every verify reads the
 // database.
-func (s *Server) ready(ctx context.Context) error {
+func (s *Server) ready(ctx context.Context) (cache string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	if err := s.db.SQL.Ping(ctx); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("the database did not answer within %s", readyTimeout)
+			return "", fmt.Errorf("the database did not answer within %s", readyTimeout)
 		}
-		return errors.New("the database cannot be read: " + err.Error())
+		return "", errors.New("the database cannot be read: " + err.Error())
 	}
-	if r := s.db.Replica; r != nil && !r.Pooled() {
-		if leased, why := r.Status(); !leased {
-			return errors.New("this replica cannot prove its verify cache is current: " + why)
-		}
+	switch r := s.db.Replica; {
+	case s.cfg.CacheSize == 0:
+		return "off: --verify-cache-size is 0", nil
+	case r == nil:
+		return "on", nil
+	case r.Pooled():
+		_, why := r.Status()
+		return "off: " + why, nil
 	}
-	return nil
+	if leased, why := s.db.Replica.Status(); !leased {
+		return "", errors.New("this replica cannot prove its verify cache is current: " + why)
+	}
+	return "on", nil
 }
 
 // checkDebugAddr refuses a pprof address that is not on loopback: profiles

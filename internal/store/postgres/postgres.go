@@ -70,11 +70,14 @@ type Store struct {
 	*sqlstore.Store
 	id        string
 	listenCfg *pgx.ConnConfig
-	lease     time.Duration
-	log       *slog.Logger
-	onResync  func()
-	replica   *Replica
-	stop      func() // stops the replica and waits for it
+	// listenExplicit: the operator named the listen connection (--listen-db)
+	// as a direct one.
+	listenExplicit bool
+	lease          time.Duration
+	log            *slog.Logger
+	onResync       func()
+	replica        *Replica
+	stop           func() // stops the replica and waits for it
 
 	mu   sync.Mutex
 	acks chan struct{} // closed (and replaced) when a replica's ack moves
@@ -128,7 +131,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{id: id, listenCfg: listenCfg, lease: o.Lease, log: o.Logger, onResync: o.OnResync,
+	s := &Store{id: id, listenCfg: listenCfg, listenExplicit: o.ListenURL != "", lease: o.Lease, log: o.Logger, onResync: o.OnResync,
 		acks: make(chan struct{}), watch: map[string]renewal{}}
 	if s.lease <= 0 {
 		s.lease = DefaultLease

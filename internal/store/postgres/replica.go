@@ -37,7 +37,7 @@ type Replica struct {
 
 	// skip, in tests, drops invalidation notifications it returns true for,
 	// as a pooler or a lost packet would.
-	skip func(seq int64) bool
+	skip atomic.Pointer[func(seq int64) bool]
 }
 
 func newReplica(s *Store, cache *store.VerifyCache) *Replica {
@@ -72,6 +72,19 @@ func (r *Replica) Pooled() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.pooled
+}
+
+// pooledMode gives up the lease for good and says so loudly, once.
+func (r *Replica) pooledMode(why string) {
+	r.mu.Lock()
+	first := !r.pooled
+	r.pooled = true
+	r.mu.Unlock()
+	if first {
+		r.s.log.Error("replica: "+why+": notifications cannot be trusted there, so this replica holds no lease and every verify reads the database (correct, slower). "+
+			"Give it a direct connection to PostgreSQL for invalidations with --listen-db (env KEYMINT_LISTEN_DB); queries may keep going through the pooler", "replica", r.id)
+	}
+	r.dropLease("no verify cache: " + why + "; every verify reads the database; set --listen-db to a direct connection")
 }
 
 func (r *Replica) sinceBase() int64 { return int64(time.Since(r.base)) }
@@ -125,8 +138,18 @@ func (r *Replica) session(ctx context.Context) error {
 		}
 	}
 	var backend int32
-	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+	var serverPort *int32
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid(), inet_server_port()`).Scan(&backend, &serverPort); err != nil {
 		return err
+	}
+	// A server that listens on another port than the one dialled is behind
+	// something (PgBouncer, a proxy): unless the operator named this
+	// connection as direct (--listen-db), notifications through it cannot
+	// be trusted, and this replica runs without a lease.
+	if !r.s.listenExplicit && serverPort != nil && uint16(*serverPort) != cfg.Port {
+		r.pooledMode(fmt.Sprintf("the database connection reaches a server on port %d through port %d (a pooler or proxy)", *serverPort, cfg.Port))
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	// Rows of replicas that died without leaving (kill -9) hold no lease;
 	// an hour after it ended, they go.
@@ -170,7 +193,7 @@ func (r *Replica) session(ctx context.Context) error {
 		case err != nil:
 			// Not understood: drop everything rather than miss it.
 			applied, err = r.resync(ctx, conn, fmt.Sprintf("an unreadable invalidation (%v)", err))
-		case r.skip != nil && r.skip(seq):
+		case r.skip.Load() != nil && (*r.skip.Load())(seq):
 			continue
 		case seq <= applied:
 			// Committed before the last resync, which covered it.
@@ -220,16 +243,7 @@ func (r *Replica) ack(ctx context.Context, conn *pgx.Conn, backend int32, applie
 		return err
 	}
 	if !same {
-		r.mu.Lock()
-		first := !r.pooled
-		r.pooled = true
-		r.mu.Unlock()
-		if first {
-			r.s.log.Error("replica: the invalidation connection is not one PostgreSQL session (a transaction pooler such as PgBouncer in transaction mode?): "+
-				"notifications cannot be trusted there, so this replica holds no lease and every verify reads the database. "+
-				"Give it a direct connection for invalidations with --listen-db (env KEYMINT_LISTEN_DB)", "replica", r.id)
-		}
-		r.dropLease("no lease: the invalidation connection is not one PostgreSQL session (a transaction pooler?); every verify reads the database; set --listen-db to a direct connection")
+		r.pooledMode("the invalidation connection is not one PostgreSQL session (a transaction pooler?)")
 		return nil
 	}
 	if renewed {

@@ -1,0 +1,111 @@
+package server_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/server"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.StopShared()
+	os.Exit(code)
+}
+
+// start runs a server on db as `keymint serve` does, until the test ends.
+func start(t *testing.T, db string) string {
+	t.Helper()
+	token := make([]byte, 32)
+	rand.Read(token)
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DB: db, CacheSize: 1000, Lease: 500 * time.Millisecond,
+		RootToken: base64.StdEncoding.EncodeToString(token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + s.Addr()
+}
+
+// readyz is GET /readyz: its status and what it says (cache or reason).
+func readyz(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Cache  string `json:"verify_cache"`
+		Detail string `json:"detail"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, body.Cache + body.Detail
+}
+
+func TestReadyzOnSQLiteFailsWhenLookupsFail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.db")
+	url := start(t, "sqlite:"+path)
+	if code, says := readyz(t, url); code != http.StatusOK || says != "on" {
+		t.Fatalf("healthy: /readyz %d %q", code, says)
+	}
+	// The files are overwritten under the server: every lookup fails.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.WriteFile(f, []byte(strings.Repeat("not a database ", 3000)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, says := readyz(t, url); code != http.StatusServiceUnavailable || !strings.Contains(says, "cannot be read") {
+		t.Fatalf("corrupt database: /readyz %d %q, want 503 saying the database cannot be read", code, says)
+	}
+	if res, err := http.Get(url + "/healthz"); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz is liveness and stays 200: %v %v", res, err)
+	}
+}
+
+func TestReadyzOnPostgresFailsWhenTheDatabaseIsDown(t *testing.T) {
+	pg, err := pgtest.Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	defer pg.Stop()
+	url := start(t, pg.DSN("postgres"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, says := readyz(t, url)
+		if code == http.StatusOK && says == "on" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthy: /readyz %d %q", code, says)
+		}
+		time.Sleep(20 * time.Millisecond) // the replica's first lease, over a real connection
+	}
+	pg.Stop()
+	code, says := readyz(t, url)
+	if code != http.StatusServiceUnavailable || !strings.Contains(says, "database") {
+		t.Fatalf("PostgreSQL stopped: /readyz %d %q, want 503 naming the database", code, says)
+	}
+}

@@ -1,0 +1,191 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/ratelimit"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
+)
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func hash(s string) []byte { h := make([]byte, 32); copy(h, s); return h }
+
+// replicas opens one store per lease on one fresh database, each with its
+// verify cache and replica, and waits until every replica holds its lease.
+func replicas(t *testing.T, leases ...time.Duration) []*postgres.Store {
+	t.Helper()
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	var out []*postgres.Store
+	for _, lease := range leases {
+		s, err := postgres.Open(context.Background(), dsn, postgres.Options{CacheSize: 1000, Lease: lease})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out = append(out, s)
+	}
+	for _, s := range out {
+		waitLease(t, s)
+	}
+	return out
+}
+
+func waitLease(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Replica().LeaseValid() {
+		if time.Now().After(deadline) {
+			_, why := s.Replica().Status()
+			t.Fatalf("replica %s took no lease: %s", s.Replica().ID(), why)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// seed creates app a with key k1 (secret "k1") through w and caches k1's
+// secret on r.
+func seed(t *testing.T, w, r *postgres.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if err := w.CreateApp(ctx, store.App{Slug: "a", Name: "A", Scopes: []string{"read"}, KeyPrefix: "pa", CreatedAt: t0, UpdatedAt: t0}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"k1", "k2"} {
+		k := store.Key{ID: id, App: "a", Name: id, Scopes: []string{"read"}, Resources: []string{}, Metadata: map[string]string{}, Enabled: true, Start: "pa_" + id, CreatedAt: t0}
+		if err := w.CreateKey(ctx, k, hash(id), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := r.LookupSecret(ctx, hash("k1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// revokedOn reports whether replica r, answering as verify does, sees k1 revoked.
+func revokedOn(t *testing.T, r *postgres.Store) bool {
+	t.Helper()
+	sec, err := r.LookupSecret(context.Background(), hash("k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec.Key.RevokedAt != nil
+}
+
+// A dropped notification must never be skipped over: when the next one
+// arrives the replica sees the gap, empties its cache and resyncs. (With
+// applied = max(applied, seq) it renewed its lease and served the revoked
+// key from its cache.)
+func TestReplicaGapEmptiesCache(t *testing.T) {
+	s := replicas(t, 400*time.Millisecond, 400*time.Millisecond)
+	w, r := s[0], s[1]
+	seed(t, w, r)
+	var dropped atomic.Int64
+	r.Replica().DropInvalidations(func(seq int64) bool { return dropped.CompareAndSwap(0, seq) })
+	ctx := context.Background()
+	if _, err := w.RevokeKey(ctx, "k1", t0, nil); err != nil { // its notification is lost
+		t.Fatal(err)
+	}
+	if dropped.Load() == 0 {
+		t.Fatal("the test dropped no notification")
+	}
+	if !revokedOn(t, r) {
+		t.Fatal("the revoke returned while the replica that missed it still answered from its cache")
+	}
+	// A later, unrelated write's notification arrives: the gap shows.
+	if _, err := w.UpdateKey(ctx, "k2", func(k *store.Key) error { k.Name = "renamed"; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitLease(t, r)
+	if !revokedOn(t, r) {
+		t.Fatal("after the gap the replica took its lease back and answered a revoked key from its cache")
+	}
+}
+
+// A writer waits for the longest lease any replica registered, not its own.
+func TestWriterWaitsForTheLongestLease(t *testing.T) {
+	s := replicas(t, 200*time.Millisecond, 3*time.Second)
+	w, r := s[0], s[1]
+	seed(t, w, r)
+	r.Replica().DropInvalidations(func(int64) bool { return true }) // r stops hearing (as if paused)
+	start := time.Now()
+	if _, err := w.RevokeKey(context.Background(), "k1", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !revokedOn(t, r) {
+		t.Fatalf("the revoke returned after %s while a replica with a 3s lease still answered from its cache", time.Since(start))
+	}
+}
+
+// The writer's wait is timed on its own monotonic clock: a database clock
+// that steps forward (here: the lease it recorded looks over) changes nothing.
+func TestWriterIgnoresTheDatabaseClock(t *testing.T) {
+	s := replicas(t, time.Second, time.Second)
+	w, r := s[0], s[1]
+	seed(t, w, r)
+	r.Replica().DropInvalidations(func(int64) bool { return true })
+	ctx := context.Background()
+	if _, err := w.DB().ExecContext(ctx, `UPDATE replicas SET lease_until = clock_timestamp() - interval '1 hour'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.RevokeKey(ctx, "k1", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !revokedOn(t, r) {
+		t.Fatal("the revoke trusted the database's clock and returned while a replica still answered from its cache")
+	}
+}
+
+// A root token reset on one replica holds on every replica before it returns.
+func TestRootTokenResetReachesEveryReplica(t *testing.T) {
+	s := replicas(t, time.Second, time.Second)
+	w, r := s[0], s[1]
+	ctx := context.Background()
+	if err := w.SetRootTokenHash(ctx, hash("root-1"), false); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := r.RootTokenHash(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.SetRootTokenHash(ctx, hash("root-2"), true); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.RootTokenHash(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, hash("root-2")) {
+		t.Fatal("a replica still accepts the old root token after the reset returned")
+	}
+}
+
+// A key's rate window never reopens because the database's clock stepped
+// back: slots counted "in the future" keep counting.
+func TestRateLimitSurvivesAClockStepBack(t *testing.T) {
+	s := replicas(t, time.Second)
+	ctx := context.Background()
+	lim := s[0].RateLimits()
+	limit := ratelimit.Limit{Requests: 3, Window: time.Minute}
+	for i := range 3 {
+		if v, err := lim.Allow(ctx, "k", "a", limit, time.Time{}); err != nil || !v.Allowed {
+			t.Fatalf("verify %d: allowed %v, %v", i+1, v.Allowed, err)
+		}
+	}
+	// The clock steps back an hour: move the counted slots an hour ahead.
+	if _, err := s[0].DB().ExecContext(ctx, `UPDATE rate_slots SET slot = slot + (3600 * 1000000000::BIGINT) / ((60 * 1000000000::BIGINT + 15) / 16)`); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := lim.Allow(ctx, "k", "a", limit, time.Time{}); err != nil || v.Allowed {
+		t.Fatalf("after the clock stepped back a 4th verify in the window was allowed (%v)", err)
+	}
+}
