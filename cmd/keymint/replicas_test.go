@@ -38,6 +38,9 @@ type replicaSet struct {
 	cmds    []*exec.Cmd
 	urls    []string
 	clients []*client.Client
+	// tolerateErrors: verifies may fail (a replica's connections are being
+	// killed); only a stale VALID fails the test.
+	tolerateErrors bool
 }
 
 func startReplicas(t *testing.T, n int) *replicaSet {
@@ -236,7 +239,7 @@ func (r *replicaSet) churn(keys []liveKey, loadOn []int, during func() (after fu
 			}
 		}
 	}
-	if errs > 0 {
+	if errs > 0 && !r.tolerateErrors {
 		r.t.Errorf("%d verifies failed (5xx or transport errors); first: %v", errs, firstErr(results))
 	}
 	if after0 < len(keys)*len(r.clients) {
@@ -396,6 +399,8 @@ func TestReplicas(t *testing.T) {
 
 	t.Run("connections killed", func(t *testing.T) {
 		r.t = t
+		r.tolerateErrors = true
+		defer func() { r.tolerateErrors = false }()
 		keys := r.createKeys("cut", 9)
 		id := r.replicaID(1)
 		r.churn(keys, []int{0, 1, 2}, func() func() []verdict {
