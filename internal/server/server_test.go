@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/server"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
 )
 
@@ -27,9 +29,22 @@ func start(t *testing.T, db string) string {
 	t.Helper()
 	token := make([]byte, 32)
 	rand.Read(token)
+	return startWith(t, server.Config{DB: db, RootToken: base64.StdEncoding.EncodeToString(token)})
+}
+
+// startWith runs a server with cfg (on a free port, with a verify cache and
+// a short lease unless cfg says otherwise) until the test ends.
+func startWith(t *testing.T, cfg server.Config) string {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 1000
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 500 * time.Millisecond
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.Start(ctx, server.Config{Addr: "127.0.0.1:0", DB: db, CacheSize: 1000, Lease: 500 * time.Millisecond,
-		RootToken: base64.StdEncoding.EncodeToString(token)})
+	s, err := server.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,4 +123,47 @@ func TestReadyzOnPostgresFailsWhenTheDatabaseIsDown(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(says, "database") {
 		t.Fatalf("PostgreSQL stopped: /readyz %d %q, want 503 naming the database", code, says)
 	}
+}
+
+// reset-root-token on PostgreSQL while replicas serve: every replica
+// refuses the old token and accepts the new one as soon as the reset returns.
+func TestRootTokenResetReachesRunningReplicas(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	var first bytes.Buffer
+	urls := []string{startWith(t, server.Config{DB: dsn, Stdout: &first}), startWith(t, server.Config{DB: dsn})}
+	oldToken := strings.TrimSpace(first.String())
+	for _, u := range urls {
+		if code := whoami(t, u, oldToken); code != http.StatusOK {
+			t.Fatalf("before the reset, the generated root token gets %d from %s", code, u)
+		}
+	}
+	var out bytes.Buffer
+	opened, err := server.OpenStore(context.Background(), server.Database{URL: dsn}, server.StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opened.Store.Close()
+	if err := service.ResetRootToken(context.Background(), opened.Store, func(tok string) error { _, err := out.WriteString(tok); return err }); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range urls {
+		if code := whoami(t, u, oldToken); code != http.StatusUnauthorized {
+			t.Errorf("after the reset returned, %s answers %d to the old root token", u, code)
+		}
+		if code := whoami(t, u, out.String()); code != http.StatusOK {
+			t.Errorf("after the reset returned, %s answers %d to the new root token", u, code)
+		}
+	}
+}
+
+func whoami(t *testing.T, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
