@@ -132,3 +132,33 @@ func (i *Instrumented) SetRootTokenHash(ctx context.Context, hash []byte, replac
 }
 
 func (i *Instrumented) Close() error { return i.s.Close() }
+
+func (i *Instrumented) CreateSession(ctx context.Context, sess Session) error {
+	defer i.observe("create_session", time.Now())
+	return i.s.CreateSession(ctx, sess)
+}
+
+func (i *Instrumented) GetSession(ctx context.Context, hash []byte) (Session, error) {
+	defer i.observe("get_session", time.Now())
+	return i.s.GetSession(ctx, hash)
+}
+
+func (i *Instrumented) TouchSession(ctx context.Context, hash []byte, idleUntil time.Time) error {
+	defer i.observe("touch_session", time.Now())
+	return i.s.TouchSession(ctx, hash, idleUntil)
+}
+
+func (i *Instrumented) DeleteSession(ctx context.Context, hash []byte) error {
+	defer i.observe("delete_session", time.Now())
+	return i.s.DeleteSession(ctx, hash)
+}
+
+func (i *Instrumented) DeleteSessionsOf(ctx context.Context, credential string) (int64, error) {
+	defer i.observe("delete_sessions_of", time.Now())
+	return i.s.DeleteSessionsOf(ctx, credential)
+}
+
+func (i *Instrumented) PurgeSessions(ctx context.Context, before time.Time) (int64, error) {
+	defer i.observe("purge_sessions", time.Now())
+	return i.s.PurgeSessions(ctx, before)
+}

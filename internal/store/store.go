@@ -126,10 +126,14 @@ type Event struct {
 
 // EventFilter selects events for ListEvents, newest first.
 type EventFilter struct {
-	Apps   []string // only these apps' events; nil: every app
-	App    string   // "" for all
-	KeyID  string   // "" for all
-	Before int64    // cursor: events with ids below this; 0 for the newest
+	Apps   []string  // only these apps' events; nil: every app
+	App    string    // "" for all
+	KeyID  string    // "" for all
+	Actor  string    // "" for all
+	Action string    // "" for all
+	Since  time.Time // events at or after this; zero for all
+	Until  time.Time // events before this; zero for all
+	Before int64     // cursor: events with ids below this; 0 for the newest
 	Limit  int
 }
 
@@ -140,6 +144,19 @@ type KeyFilter struct {
 	After  string // cursor: list ids greater than this
 	Limit  int
 	Now    time.Time
+}
+
+// Session is a signed-in portal session. The cookie holds a random id; the
+// store keeps only its SHA-256, so a database reader cannot resume one. It
+// holds no token either: only which credential signed in and what it was
+// then (Generation), for the service to check on every request.
+type Session struct {
+	Hash       []byte // SHA-256 of the cookie's id
+	Credential string // the management credential's key id, or "root"
+	Generation string // the credential as it was at sign-in; any change ends the session
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // the absolute end
+	IdleUntil  time.Time // the end if not used before; never after ExpiresAt
 }
 
 // Invalidation names what a committed write changed for verify: the secrets
@@ -219,6 +236,19 @@ type Store interface {
 	// (SQLite: a checkpoint that truncates the write-ahead log). It runs
 	// periodically, beside the requests.
 	Compact(ctx context.Context) error
+	// CreateSession stores a new session (ErrExists if its hash is taken).
+	CreateSession(ctx context.Context, sess Session) error
+	// GetSession returns the session with this hash, or ErrNotFound.
+	GetSession(ctx context.Context, hash []byte) (Session, error)
+	// TouchSession moves the session's IdleUntil (ErrNotFound if it is gone).
+	TouchSession(ctx context.Context, hash []byte, idleUntil time.Time) error
+	// DeleteSession ends one session; ending one that is gone is not an error.
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteSessionsOf ends every session of a credential, and says how many.
+	DeleteSessionsOf(ctx context.Context, credential string) (int64, error)
+	// PurgeSessions deletes the sessions whose IdleUntil is before before, and says how many.
+	PurgeSessions(ctx context.Context, before time.Time) (int64, error)
+
 	// RootTokenHash returns the stored root token hash, or ErrNotFound.
 	RootTokenHash(ctx context.Context) ([]byte, error)
 	// SetRootTokenHash stores hash unless one is stored already (ErrExists);

@@ -635,6 +635,18 @@ func (s *Store) ListEvents(ctx context.Context, f store.EventFilter) ([]store.Ev
 	if f.KeyID != "" {
 		where, args = append(where, "key_id = ?"), append(args, f.KeyID)
 	}
+	if f.Actor != "" {
+		where, args = append(where, "actor = ?"), append(args, f.Actor)
+	}
+	if f.Action != "" {
+		where, args = append(where, "action = ?"), append(args, f.Action)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "at >= ?"), append(args, f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "at < ?"), append(args, f.Until.UnixNano())
+	}
 	if f.Before > 0 {
 		where, args = append(where, "id < ?"), append(args, f.Before)
 	}
@@ -704,6 +716,69 @@ func (s *Store) SetRootTokenHash(ctx context.Context, hash []byte, replace bool)
 		}
 		return err
 	})
+}
+
+// ---- portal sessions
+
+func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
+	_, err := s.exec(ctx, `INSERT INTO sessions (hash, credential, generation, created_at, expires_at, idle_until) VALUES (?, ?, ?, ?, ?, ?)`,
+		sess.Hash, sess.Credential, sess.Generation, sess.CreatedAt.UnixNano(), sess.ExpiresAt.UnixNano(), sess.IdleUntil.UnixNano())
+	if s.isUnique(err) {
+		return store.ErrExists
+	}
+	return err
+}
+
+func (s *Store) GetSession(ctx context.Context, hash []byte) (store.Session, error) {
+	sess := store.Session{Hash: hash}
+	var created, expires, idle int64
+	err := s.queryRow(ctx, `SELECT credential, generation, created_at, expires_at, idle_until FROM sessions WHERE hash = ?`, hash).
+		Scan(&sess.Credential, &sess.Generation, &created, &expires, &idle)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sess, store.ErrNotFound
+	}
+	sess.CreatedAt, sess.ExpiresAt, sess.IdleUntil = fromNanos(created), fromNanos(expires), fromNanos(idle)
+	return sess, err
+}
+
+func (s *Store) TouchSession(ctx context.Context, hash []byte, idleUntil time.Time) error {
+	res, err := s.exec(ctx, `UPDATE sessions SET idle_until = ? WHERE hash = ?`, idleUntil.UnixNano(), hash)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return cmpErr(err, store.ErrNotFound)
+	}
+	return nil
+}
+
+// cmpErr is err, or else fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
+	_, err := s.exec(ctx, `DELETE FROM sessions WHERE hash = ?`, hash)
+	return err
+}
+
+func (s *Store) DeleteSessionsOf(ctx context.Context, credential string) (int64, error) {
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE credential = ?`, credential)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.exec(ctx, `DELETE FROM sessions WHERE idle_until < ?`, before.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // ---- encoding helpers

@@ -34,6 +34,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		"Events":             testEvents,
 		"ConcurrentWrites":   testConcurrentWrites,
 		"RevokeRacesLookups": testRevokeRacesLookups,
+		"EventFilters":       testEventFilters,
+		"Sessions":           testSessions,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })
@@ -680,5 +682,101 @@ func testEvents(t *testing.T, s store.Store) {
 	must(t, err)
 	if got := actions(store.EventFilter{}); n != 4 || !slices.Equal(got, []string{"app.create"}) {
 		t.Fatalf("after purging %d: %v", n, got)
+	}
+}
+
+// ListEvents filters by actor, action and time range, with the others.
+func testEventFilters(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateApp(ctx, app("a", "read"), nil, ev("app.create", "a", "", t0)))
+	e := ev("key.create", "a", "k1", t0.Add(time.Hour))
+	e.Actor = "key_admin"
+	must(t, s.CreateKey(ctx, key("k1", "a", "read"), hash("1"), nil, e))
+	_, err := s.RevokeKey(ctx, "k1", t0, ev("key.revoke", "a", "k1", t0.Add(2*time.Hour)))
+	must(t, err)
+	list := func(f store.EventFilter) []string {
+		t.Helper()
+		f.Limit = 100
+		evs, err := s.ListEvents(ctx, f)
+		must(t, err)
+		out := []string{}
+		for _, e := range evs {
+			out = append(out, e.Action)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		f    store.EventFilter
+		want []string
+	}{
+		{store.EventFilter{Actor: "key_admin"}, []string{"key.create"}},
+		{store.EventFilter{Actor: "root"}, []string{"key.revoke", "app.create"}},
+		{store.EventFilter{Action: "key.revoke"}, []string{"key.revoke"}},
+		{store.EventFilter{Since: t0.Add(time.Hour)}, []string{"key.revoke", "key.create"}},
+		{store.EventFilter{Until: t0.Add(time.Hour)}, []string{"app.create"}},
+		{store.EventFilter{Since: t0.Add(time.Hour), Until: t0.Add(2 * time.Hour)}, []string{"key.create"}},
+		{store.EventFilter{Actor: "root", KeyID: "k1", Apps: []string{"a"}}, []string{"key.revoke"}},
+		{store.EventFilter{Action: "key.revoke", Apps: []string{"b"}}, []string{}},
+	} {
+		if got := list(c.f); !slices.Equal(got, c.want) {
+			t.Errorf("%+v: %v, want %v", c.f, got, c.want)
+		}
+	}
+}
+
+// Sessions are found by hash only, touched, ended one by one, per
+// credential, and purged once idle past their time.
+func testSessions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	sess := func(h, cred string, idle time.Duration) store.Session {
+		return store.Session{Hash: hash(h), Credential: cred, Generation: "g1", CreatedAt: t0,
+			ExpiresAt: t0.Add(12 * time.Hour), IdleUntil: t0.Add(idle)}
+	}
+	a, b, c := sess("a", "key_1", time.Hour), sess("b", "key_1", 2*time.Hour), sess("c", "root", 3*time.Hour)
+	for _, x := range []store.Session{a, b, c} {
+		must(t, s.CreateSession(ctx, x))
+	}
+	wantErr(t, s.CreateSession(ctx, a), store.ErrExists)
+	got, err := s.GetSession(ctx, hash("a"))
+	must(t, err)
+	if got.Credential != "key_1" || got.Generation != "g1" || !got.CreatedAt.Equal(t0) || !got.ExpiresAt.Equal(a.ExpiresAt) || !got.IdleUntil.Equal(a.IdleUntil) {
+		t.Fatalf("read back %+v, stored %+v", got, a)
+	}
+	_, err = s.GetSession(ctx, hash("zz"))
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, s.TouchSession(ctx, hash("a"), t0.Add(90*time.Minute)))
+	got, err = s.GetSession(ctx, hash("a"))
+	must(t, err)
+	if !got.IdleUntil.Equal(t0.Add(90 * time.Minute)) {
+		t.Fatalf("touched: idle until %v", got.IdleUntil)
+	}
+	wantErr(t, s.TouchSession(ctx, hash("zz"), t0), store.ErrNotFound)
+
+	must(t, s.DeleteSession(ctx, hash("a")))
+	must(t, s.DeleteSession(ctx, hash("a"))) // gone already: not an error
+	_, err = s.GetSession(ctx, hash("a"))
+	wantErr(t, err, store.ErrNotFound)
+
+	must(t, s.CreateSession(ctx, sess("d", "key_1", time.Hour)))
+	n, err := s.DeleteSessionsOf(ctx, "key_1")
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("DeleteSessionsOf ended %d sessions, want 2 (b and d)", n)
+	}
+	_, err = s.GetSession(ctx, hash("b"))
+	wantErr(t, err, store.ErrNotFound)
+	if _, err := s.GetSession(ctx, hash("c")); err != nil {
+		t.Fatalf("another credential's session went too: %v", err)
+	}
+
+	must(t, s.CreateSession(ctx, sess("e", "key_2", time.Hour)))
+	n, err = s.PurgeSessions(ctx, t0.Add(2*time.Hour))
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("purged %d, want 1 (e, idle since 1h)", n)
+	}
+	if _, err := s.GetSession(ctx, hash("c")); err != nil {
+		t.Fatalf("a session still in its time was purged: %v", err)
 	}
 }
