@@ -146,7 +146,8 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, p *service.Pr
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *service.Principal) error {
 	q := r.URL.Query()
-	evs, err := s.svc.ListEvents(r.Context(), p, service.EventQuery{App: q.Get("app"), Key: q.Get("key"), Limit: q.Get("limit"), Cursor: q.Get("cursor")})
+	evs, err := s.svc.ListEvents(r.Context(), p, service.EventQuery{App: q.Get("app"), Key: q.Get("key"),
+		Actor: q.Get("actor"), Action: q.Get("action"), Since: q.Get("since"), Until: q.Get("until"), Limit: q.Get("limit"), Cursor: q.Get("cursor")})
 	return respond(w, http.StatusOK, evs, err)
 }
 

@@ -53,6 +53,8 @@ func change(from, to any) map[string]any { return map[string]any{"from": from, "
 // EventQuery is an events request's query, as sent.
 type EventQuery struct {
 	App, Key, Limit, Cursor string
+	Actor, Action           string
+	Since, Until            string // RFC 3339: events at or after Since, before Until
 }
 
 // ListEvents lists lifecycle events, newest first: a confined credential
@@ -62,7 +64,20 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, q EventQuery) (w
 	if err := Require(p, wire.ScopeAuditRead); err != nil {
 		return out, err
 	}
-	f := store.EventFilter{App: q.App, KeyID: q.Key, Limit: vocab.DefaultPageSize}
+	f := store.EventFilter{App: q.App, KeyID: q.Key, Actor: q.Actor, Action: q.Action, Limit: vocab.DefaultPageSize}
+	for _, b := range []struct {
+		name, v string
+		t       *time.Time
+	}{{"since", q.Since, &f.Since}, {"until", q.Until, &f.Until}} {
+		if b.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, b.v)
+		if err != nil {
+			return out, Errorf(BadRequest, "invalid_query", "%s must be an RFC 3339 time (e.g. 2030-01-02T15:04:05Z), got %q", b.name, b.v)
+		}
+		*b.t = t
+	}
 	if len(p.ConfineTo) > 0 {
 		f.Apps = p.ConfineTo
 	}

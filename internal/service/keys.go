@@ -242,6 +242,34 @@ type KeyQuery struct {
 	Status string // one of vocab.Statuses
 	Limit  string // 1 to vocab.MaxPageSize; default vocab.DefaultPageSize
 	Cursor string // a next_cursor from an earlier page
+	// Owner, if set, keeps the keys of this owner.
+	Owner string
+	// ExpiringWithin, if set, keeps the keys that expire within it from now
+	// (and have not expired yet).
+	ExpiringWithin time.Duration
+	// UnusedFor, if set, keeps the keys not used for at least this long
+	// (never used keys count from their creation).
+	UnusedFor time.Duration
+}
+
+// matches reports whether k passes q's filters beyond status, at now.
+func (q *KeyQuery) matches(k *store.Key, now time.Time) bool {
+	if q.Owner != "" && k.Owner != q.Owner {
+		return false
+	}
+	if q.ExpiringWithin > 0 && (k.ExpiresAt == nil || !k.ExpiresAt.After(now) || k.ExpiresAt.After(now.Add(q.ExpiringWithin))) {
+		return false
+	}
+	if q.UnusedFor > 0 {
+		last := k.CreatedAt
+		if k.LastUsedAt != nil {
+			last = *k.LastUsedAt
+		}
+		if last.After(now.Add(-q.UnusedFor)) {
+			return false
+		}
+	}
+	return true
 }
 
 // ListKeys lists one page of an app's keys that the caller may see. A page
@@ -283,7 +311,7 @@ func (s *Service) ListKeys(ctx context.Context, p *Principal, slug string, q Key
 			return out, err
 		}
 		for _, k := range keys {
-			if visible, excess := p.mayTouch(&k); !visible || len(excess) > 0 {
+			if visible, excess := p.mayTouch(&k); !visible || len(excess) > 0 || !q.matches(&k, f.Now) {
 				continue
 			}
 			if len(out.Keys) == want {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -132,18 +133,112 @@ func (s *Service) authenticate(ctx context.Context, token string) (*Principal, e
 
 // isRoot reports whether hash is the root token's.
 func (s *Service) isRoot(ctx context.Context, hash [sha256.Size]byte) (bool, error) {
-	root := s.rootHash[:]
-	if s.rootHash == ([sha256.Size]byte{}) {
-		stored, err := s.store.RootTokenHash(ctx)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		root = stored
+	root, err := s.rootTokenHash(ctx)
+	if err != nil || root == nil {
+		return false, err
 	}
 	return subtle.ConstantTimeCompare(hash[:], root) == 1, nil
+}
+
+// rootTokenHash is the root token's hash: fixed at start, or else the stored
+// one as it is now (nil if there is none).
+func (s *Service) rootTokenHash(ctx context.Context) ([]byte, error) {
+	if s.rootHash != ([sha256.Size]byte{}) {
+		return s.rootHash[:], nil
+	}
+	stored, err := s.store.RootTokenHash(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return stored, err
+}
+
+// Credential names a signed-in credential without its token: what a portal
+// session keeps, to check on every request that the credential is still the
+// one that signed in.
+type Credential struct {
+	ID string // the management credential's key id, or RootID
+	// Generation is the credential as it was at sign-in (a key: its last
+	// rotation and its secret's start; root: a digest of the root token's
+	// hash). Rotating the key, or replacing the root token, changes it.
+	Generation string
+	// Until, if set, is when the secret used to sign in ends: a secret
+	// replaced by a rotation and still in its grace period.
+	Until *time.Time
+}
+
+// SignIn authenticates a token, as Authenticate does, and names the
+// credential for a session that must not keep the token.
+func (s *Service) SignIn(ctx context.Context, token string) (*Principal, Credential, error) {
+	p, err := s.Authenticate(ctx, token)
+	if err != nil {
+		return nil, Credential{}, err
+	}
+	if p.ID == RootID {
+		gen, err := s.rootGeneration(ctx)
+		if err != nil {
+			return nil, Credential{}, err
+		}
+		return p, Credential{ID: RootID, Generation: gen}, nil
+	}
+	hash := keyformat.Hash(token)
+	sec, err := s.store.LookupSecret(ctx, hash[:])
+	if err != nil {
+		return nil, Credential{}, err
+	}
+	return p, Credential{ID: sec.Key.ID, Generation: keyGeneration(&sec.Key), Until: sec.ExpiresAt}, nil
+}
+
+// Resume is the principal of a signed-in credential, checked again now:
+// unauthenticated if it has since been revoked, disabled, rotated or has
+// expired (a key), or replaced (root).
+func (s *Service) Resume(ctx context.Context, c Credential) (*Principal, error) {
+	ended := Errorf(Unauthenticated, "unauthenticated", "the credential this session signed in with was revoked, disabled, rotated or has expired; sign in again")
+	if c.ID == RootID {
+		gen, err := s.rootGeneration(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if gen == "" || subtle.ConstantTimeCompare([]byte(c.Generation), []byte(gen)) != 1 {
+			return nil, ended
+		}
+		return Root(), nil
+	}
+	k, err := s.store.GetKey(ctx, c.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ended
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if k.App != wire.ManagementApp || k.Status(now) != vocab.StatusActive || keyGeneration(&k) != c.Generation {
+		return nil, ended
+	}
+	s.usage.touch(k.ID, now)
+	return &Principal{ID: k.ID, Scopes: k.Scopes, ConfineTo: k.Resources, ExpiresAt: k.ExpiresAt}, nil
+}
+
+// keyGeneration changes whenever the key gets a new secret (a rotation, or
+// the re-issue of a lost one).
+func keyGeneration(k *store.Key) string {
+	var rotated int64
+	if k.RotatedAt != nil {
+		rotated = k.RotatedAt.UnixNano()
+	}
+	return fmt.Sprintf("%d/%s", rotated, k.Start)
+}
+
+// rootGeneration is a digest of the root token's current hash ("" if there
+// is none): a session of root keeps this, never the hash itself, and ends
+// when the token is replaced (keymint reset-root-token).
+func (s *Service) rootGeneration(ctx context.Context) (string, error) {
+	root, err := s.rootTokenHash(ctx)
+	if err != nil || root == nil {
+		return "", err
+	}
+	d := sha256.Sum256(append([]byte("keymint portal root session\x00"), root...))
+	return hex.EncodeToString(d[:16]), nil
 }
 
 // Whoami describes the caller.

@@ -214,6 +214,10 @@ func (s *Service) Maintain(ctx context.Context) {
 	if err != nil {
 		s.log.ErrorContext(ctx, "purging events", "err", err)
 	}
+	sessions, err := s.store.PurgeSessions(ctx, now)
+	if err != nil {
+		s.log.ErrorContext(ctx, "purging portal sessions", "err", err)
+	}
 	kept, err := s.limits.Sweep(ctx, now)
 	if err != nil {
 		s.log.ErrorContext(ctx, "sweeping rate limit counts", "err", err)
@@ -221,7 +225,7 @@ func (s *Service) Maintain(ctx context.Context) {
 	if err := s.store.Compact(ctx); err != nil {
 		s.log.ErrorContext(ctx, "compacting the store", "err", err)
 	}
-	s.log.DebugContext(ctx, "maintenance", "idempotency_records_purged", purged, "events_purged", events, "rate_limited_keys", kept)
+	s.log.DebugContext(ctx, "maintenance", "idempotency_records_purged", purged, "events_purged", events, "sessions_purged", sessions, "rate_limited_keys", kept)
 }
 
 // FlushUsage writes the last_used_at times gathered since the last flush.
