@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/portal"
 	"github.com/keymint/terraform-provider-keymint/internal/server"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
@@ -172,6 +173,8 @@ func serve(ctx context.Context, args []string, c cli) error {
 	eventRetentionFlag := fs.String("event-retention", envOr(c.getenv, "KEYMINT_EVENT_RETENTION", service.DefaultEventRetention.String()), "how long audit events are kept (env KEYMINT_EVENT_RETENTION)")
 	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (0 disables); a write drops what it changed before it answers, on every replica, so it never serves a stale verdict")
 	metricsAddr := fs.String("metrics-addr", envOr(c.getenv, "KEYMINT_METRICS_ADDR", ""), "serve Prometheus metrics at http://<addr>/metrics, e.g. 127.0.0.1:9090; off by default (env KEYMINT_METRICS_ADDR)")
+	sessionIdle := fs.String("session-idle-timeout", envOr(c.getenv, "KEYMINT_SESSION_IDLE_TIMEOUT", portal.DefaultIdleTimeout.String()), "portal: a session not used for this long ends (env KEYMINT_SESSION_IDLE_TIMEOUT)")
+	sessionMaxAge := fs.String("session-max-age", envOr(c.getenv, "KEYMINT_SESSION_MAX_AGE", portal.DefaultAbsoluteTimeout.String()), "portal: every session ends this long after sign-in (env KEYMINT_SESSION_MAX_AGE)")
 	debugAddr := fs.String("debug-addr", envOr(c.getenv, "KEYMINT_DEBUG_ADDR", ""), "serve net/http/pprof here, e.g. 127.0.0.1:6060; off by default (env KEYMINT_DEBUG_ADDR)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -187,7 +190,8 @@ func serve(ctx context.Context, args []string, c cli) error {
 	}
 	durations := map[string]*time.Duration{}
 	for name, v := range map[string]string{"--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)": *retentionFlag,
-		"--event-retention (or KEYMINT_EVENT_RETENTION)": *eventRetentionFlag, "--replica-lease (or KEYMINT_REPLICA_LEASE)": *lease} {
+		"--event-retention (or KEYMINT_EVENT_RETENTION)": *eventRetentionFlag, "--replica-lease (or KEYMINT_REPLICA_LEASE)": *lease,
+		"--session-idle-timeout (or KEYMINT_SESSION_IDLE_TIMEOUT)": *sessionIdle, "--session-max-age (or KEYMINT_SESSION_MAX_AGE)": *sessionMaxAge} {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return usageErrorf("serve: %s must be a duration such as 2s, 1h or 24h, got %q", name, v)
@@ -203,6 +207,8 @@ func serve(ctx context.Context, args []string, c cli) error {
 		Lease:                *durations["--replica-lease (or KEYMINT_REPLICA_LEASE)"],
 		IdempotencyRetention: *durations["--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)"],
 		EventRetention:       *durations["--event-retention (or KEYMINT_EVENT_RETENTION)"],
+		SessionIdleTimeout:   *durations["--session-idle-timeout (or KEYMINT_SESSION_IDLE_TIMEOUT)"],
+		SessionMaxAge:        *durations["--session-max-age (or KEYMINT_SESSION_MAX_AGE)"],
 		RootToken:            c.getenv("KEYMINT_ROOT_TOKEN"), RootTokenFile: *tokenFile, AddrFile: *addrFile,
 		MetricsAddr: *metricsAddr, DebugAddr: *debugAddr, Version: version,
 		Log: slog.New(handler), Stdout: c.stdout,

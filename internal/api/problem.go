@@ -38,6 +38,9 @@ var statuses = map[service.Kind]int{
 	service.MethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
+// StatusOf is the HTTP status of a service error kind, for the portal's pages.
+func StatusOf(k service.Kind) int { return statusOf(k) }
+
 // statusOf is the HTTP status of a service error kind (500 for an unknown one).
 func statusOf(k service.Kind) int {
 	if s, ok := statuses[k]; ok {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/metrics"
+	"github.com/keymint/terraform-provider-keymint/internal/portal"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
 )
@@ -41,6 +42,9 @@ type Config struct {
 	MetricsAddr          string
 	DebugAddr            string
 	Version              string
+	// SessionIdleTimeout and SessionMaxAge end portal sessions (defaults:
+	// portal.DefaultIdleTimeout and portal.DefaultAbsoluteTimeout).
+	SessionIdleTimeout, SessionMaxAge time.Duration
 
 	Log    *slog.Logger
 	Stdout io.Writer        // a generated root token goes here (nil: os.Stdout)
@@ -81,6 +85,12 @@ func (c *Config) defaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.SessionIdleTimeout == 0 {
+		c.SessionIdleTimeout = portal.DefaultIdleTimeout
+	}
+	if c.SessionMaxAge == 0 {
+		c.SessionMaxAge = portal.DefaultAbsoluteTimeout
+	}
 }
 
 // Validate checks every setting before anything is opened, generated or stored.
@@ -91,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EventRetention < time.Hour {
 		return configErrorf("serve: --event-retention (or KEYMINT_EVENT_RETENTION) must be at least 1h, got %s", c.EventRetention)
+	}
+	if c.SessionIdleTimeout < time.Minute || c.SessionMaxAge < c.SessionIdleTimeout {
+		return configErrorf("serve: --session-idle-timeout (or KEYMINT_SESSION_IDLE_TIMEOUT) must be at least 1m and --session-max-age (or KEYMINT_SESSION_MAX_AGE) at least as long, got %s and %s", c.SessionIdleTimeout, c.SessionMaxAge)
 	}
 	if c.CacheSize < 0 {
 		return configErrorf("serve: --verify-cache-size must be 0 or more, got %d", c.CacheSize)
@@ -239,7 +252,9 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		s.closers = append(s.closers, func() { ds.Close() })
 		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
 	}
-	s.http = &http.Server{Handler: apiSrv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	ui := portal.New(portal.Config{Service: s.svc, Sessions: s.db.Store, Logger: log, Clock: cfg.Now,
+		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionMaxAge})
+	s.http = &http.Server{Handler: portal.Mount(apiSrv, ui), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
 	if cfg.AddrFile != "" {
 		if err := os.WriteFile(cfg.AddrFile, []byte(s.addrText), 0o600); err != nil {
@@ -269,7 +284,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.ln) }()
 	target, _ := ParseDB(s.cfg.DB)
-	log.Info("keymint listening", "addr", s.addrText, "db", target.String(), "version", s.cfg.Version)
+	log.Info("keymint listening", "addr", s.addrText, "portal", "http://"+s.addrText+portal.Prefix, "db", target.String(), "version", s.cfg.Version)
 
 	select {
 	case err := <-serveErr:
