@@ -140,12 +140,13 @@ func (p *portal) apps(w http.ResponseWriter, r *http.Request, s *signedIn) error
 
 type appFormPage struct {
 	formPage
+	Once string
 	Edit bool
 	Slug string
 }
 
 func (p *portal) appForm(w http.ResponseWriter, r *http.Request, s *signedIn) error {
-	d := appFormPage{formPage: formPage{Form: url.Values{}}}
+	d := appFormPage{formPage: formPage{Form: url.Values{}}, Once: newID()}
 	if slug := r.PathValue("slug"); slug != "" {
 		a, err := p.Service.GetApp(r.Context(), s.p, slug)
 		if err != nil {
@@ -189,11 +190,11 @@ func (p *portal) createApp(w http.ResponseWriter, r *http.Request, s *signedIn) 
 	var err error
 	if errs == nil {
 		_, _, err = p.Service.CreateApp(r.Context(), s.p, wire.CreateApp{Slug: strings.TrimSpace(f.Get("slug")), Name: f.Get("name"),
-			Description: f.Get("description"), Scopes: words(f.Get("scopes")), KeyPrefix: strings.TrimSpace(f.Get("key_prefix")), RateLimit: rl}, "")
+			Description: f.Get("description"), Scopes: words(f.Get("scopes")), KeyPrefix: strings.TrimSpace(f.Get("key_prefix")), RateLimit: rl}, onceKey(f))
 		errs = invalid(err)
 	}
 	if errs != nil {
-		p.render(w, r, http.StatusUnprocessableEntity, "app_form", &page{s: s, Title: "New app", Nav: "apps", Data: appFormPage{formPage: formPage{Form: f, Errors: errs}}})
+		p.render(w, r, http.StatusUnprocessableEntity, "app_form", &page{s: s, Title: "New app", Nav: "apps", Data: appFormPage{formPage: formPage{Form: f, Errors: errs}, Once: newID()}})
 		return nil
 	}
 	if err != nil {
@@ -338,6 +339,7 @@ func (p *portal) keys(w http.ResponseWriter, r *http.Request, s *signedIn) error
 
 type keyFormPage struct {
 	formPage
+	Once        string // see onceKey
 	App         wire.App
 	Credentials bool
 	Scopes      []string // the scopes to offer
@@ -348,7 +350,7 @@ type keyFormPage struct {
 // keyFormData is the create form for app slug: an app's scopes, or for a
 // management credential the caller's own (never more than it holds).
 func (p *portal) keyFormData(r *http.Request, s *signedIn, slug string, f url.Values) (keyFormPage, error) {
-	d := keyFormPage{formPage: formPage{Form: f}, Credentials: slug == wire.ManagementApp}
+	d := keyFormPage{formPage: formPage{Form: f}, Credentials: slug == wire.ManagementApp, Once: newID()}
 	if err := service.Require(s.p, wire.ScopeKeysWrite); err != nil {
 		return d, err
 	}
@@ -429,9 +431,37 @@ type secretPage struct {
 	Grace   string
 }
 
+// onceKey is the Idempotency-Key of a form: a random value the form was
+// rendered with, so that sending it again (a reload, a double click) is
+// recognised.
+func onceKey(f url.Values) string {
+	if v := f.Get("once"); v != "" {
+		return "portal-" + v
+	}
+	return ""
+}
+
+// sentBefore redirects a form sent again after it made a secret to the key,
+// without a secret: it was shown once, in the first answer.
+func (p *portal) sentBefore(w http.ResponseWriter, r *http.Request, s *signedIn) bool {
+	key := onceKey(r.PostForm)
+	if key == "" {
+		return false
+	}
+	rec, err := p.Sessions.GetIdempotency(r.Context(), s.p.ID, key)
+	if err != nil {
+		return false
+	}
+	http.Redirect(w, r, "/ui/keys/"+url.PathEscape(rec.ResourceID)+"?shown=1", http.StatusSeeOther)
+	return true
+}
+
 func (p *portal) createKey(w http.ResponseWriter, r *http.Request, s *signedIn) error {
 	slug := r.PathValue("slug")
 	f := r.PostForm
+	if p.sentBefore(w, r, s) {
+		return nil
+	}
 	d, err := p.keyFormData(r, s, slug, f)
 	if err != nil {
 		return err
@@ -446,7 +476,7 @@ func (p *portal) createKey(w http.ResponseWriter, r *http.Request, s *signedIn) 
 	var out wire.KeyWithSecret
 	if errs == nil {
 		out, _, err = p.Service.CreateKey(r.Context(), s.p, slug, wire.CreateKey{Name: strings.TrimSpace(f.Get("name")), Scopes: f["scopes"],
-			Resources: resources, Owner: strings.TrimSpace(f.Get("owner")), Metadata: md, ExpiresAt: expires}, "")
+			Resources: resources, Owner: strings.TrimSpace(f.Get("owner")), Metadata: md, ExpiresAt: expires}, onceKey(f))
 		errs = invalid(err)
 	}
 	if errs != nil {
@@ -468,6 +498,7 @@ func (p *portal) showSecret(w http.ResponseWriter, r *http.Request, s *signedIn,
 }
 
 type keyPage struct {
+	Shown    bool // arrived from a form sent again: its secret is not shown again
 	Key      wire.Key
 	Metadata string
 	Events   []wire.Event
@@ -479,7 +510,7 @@ func (p *portal) key(w http.ResponseWriter, r *http.Request, s *signedIn) error 
 	if err != nil {
 		return err
 	}
-	d := keyPage{Key: k, Metadata: metadataText(k.Metadata)}
+	d := keyPage{Key: k, Metadata: metadataText(k.Metadata), Shown: r.URL.Query().Get("shown") == "1"}
 	if s.can(wire.ScopeAuditRead) {
 		if evs, err := p.Service.ListEvents(r.Context(), s.p, service.EventQuery{Key: k.ID, Limit: "20"}); err == nil {
 			d.Events = evs.Events
@@ -536,6 +567,7 @@ func (p *portal) enableKey(w http.ResponseWriter, r *http.Request, s *signedIn) 
 var gracePresets = []string{"0s", "1h", "24h", "168h", "720h"}
 
 type rotatePage struct {
+	Once   string
 	Key    wire.Key
 	Graces []string
 }
@@ -548,7 +580,7 @@ func (p *portal) rotatePage(w http.ResponseWriter, r *http.Request, s *signedIn)
 	if err := service.Require(s.p, wire.ScopeKeysWrite); err != nil {
 		return err
 	}
-	p.render(w, r, http.StatusOK, "rotate", &page{s: s, Title: "Rotate " + k.Name, Nav: navOf(k), Data: rotatePage{Key: k, Graces: gracePresets}})
+	p.render(w, r, http.StatusOK, "rotate", &page{s: s, Title: "Rotate " + k.Name, Nav: navOf(k), Data: rotatePage{Key: k, Graces: gracePresets, Once: newID()}})
 	return nil
 }
 
@@ -557,7 +589,10 @@ func (p *portal) rotateKey(w http.ResponseWriter, r *http.Request, s *signedIn) 
 	if !slices.Contains(gracePresets, grace) {
 		return service.Errorf(service.BadRequest, "invalid_form", "choose one of the offered grace periods")
 	}
-	out, _, err := p.Service.RotateKey(r.Context(), s.p, r.PathValue("id"), wire.RotateKey{GracePeriod: grace}, "")
+	if p.sentBefore(w, r, s) {
+		return nil
+	}
+	out, _, err := p.Service.RotateKey(r.Context(), s.p, r.PathValue("id"), wire.RotateKey{GracePeriod: grace}, onceKey(r.PostForm))
 	if err != nil {
 		return err
 	}

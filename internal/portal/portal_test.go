@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -180,20 +181,35 @@ func TestApps(t *testing.T) {
 	}
 }
 
+var onceField = regexp.MustCompile(`name="once" value="([^"]+)"`)
+
 func TestKeyLifecycle(t *testing.T) {
 	e := newEnv(t)
 	e.app("acme", "read", "write")
 	b := e.browser()
 	b.signIn(rootToken)
-	want(t, b.get("/ui/apps/acme/keys/new"), http.StatusOK, `value="read"`, `value="write"`)
-	p := b.post("/ui/apps/acme/keys/new", url.Values{"name": {"ingest"}, "scopes": {"read", "write"}, "resources": {"vault-1 vault-2"},
-		"owner": {"data-team"}, "metadata": {"cost=12\nteam=x"}, "expiry": {"30d"}})
+	form := b.get("/ui/apps/acme/keys/new")
+	want(t, form, http.StatusOK, `value="read"`, `value="write"`)
+	once := onceField.FindStringSubmatch(form.body)[1]
+	create := url.Values{"name": {"ingest"}, "scopes": {"read", "write"}, "resources": {"vault-1 vault-2"},
+		"owner": {"data-team"}, "metadata": {"cost=12\nteam=x"}, "expiry": {"30d"}, "once": {once}}
+	p := b.post("/ui/apps/acme/keys/new", create)
 	want(t, p, http.StatusOK, "only time this secret is shown")
 	secret := secretOf(t, p)
+	// Sending the form again (a reload) shows no secret and makes no key.
+	create.Set("csrf", b.csrf)
+	again := b.post("/ui/apps/acme/keys/new", create)
+	if again.status != http.StatusSeeOther || !strings.HasSuffix(again.header.Get("Location"), "?shown=1") {
+		t.Fatalf("the form sent again: %d %s", again.status, again.body)
+	}
+	want(t, b.get(again.header.Get("Location")), http.StatusOK, "is not shown again")
 	if p.header.Get("Cache-Control") != "no-store" || e.verify(secret) != wire.CodeValid {
 		t.Fatalf("secret page: %v, verdict %s", p.header, e.verify(secret))
 	}
 	keys, _ := e.svc.ListKeys(context.Background(), service.Root(), "acme", service.KeyQuery{})
+	if len(keys.Keys) != 1 {
+		t.Fatalf("%d keys after a form sent twice", len(keys.Keys))
+	}
 	k := keys.Keys[0]
 	if k.Owner != "data-team" || len(k.Resources) != 2 || k.Metadata["cost"] != "12" || k.ExpiresAt == nil ||
 		!k.ExpiresAt.Equal(e.clock.Now().Add(30*24*time.Hour)) {
