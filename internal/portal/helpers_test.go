@@ -231,3 +231,12 @@ func secretOf(t testing.TB, p page) string {
 	}
 	return m[1]
 }
+
+func rootPrincipal() *service.Principal { return service.Root() }
+
+// newLocalServer serves h on another loopback origin, for a forged form.
+func newLocalServer(t testing.TB, h http.Handler) string {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}
