@@ -135,7 +135,11 @@ func TestBrowser(t *testing.T) {
 	shot := func(name string) {
 		t.Helper()
 		for _, width := range []int64{1280, 390} {
-			do("viewport", chromedp.EmulateViewport(width, 900))
+			if width < 640 {
+				do("viewport", chromedp.EmulateViewport(width, 900, chromedp.EmulateMobile)) // overlay scrollbars, as on a phone
+			} else {
+				do("viewport", chromedp.EmulateViewport(width, 900))
+			}
 			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatalf("screenshot %s: %v", name, err)

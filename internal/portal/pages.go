@@ -516,7 +516,7 @@ func (p *portal) key(w http.ResponseWriter, r *http.Request, s *signedIn) error 
 			d.Events = evs.Events
 		}
 	}
-	p.render(w, r, http.StatusOK, "key", &page{s: s, Title: "Key " + k.Name, Nav: navOf(k), Data: d})
+	p.render(w, r, http.StatusOK, "key", &page{s: s, Title: "Key: " + k.Name, Nav: navOf(k), Data: d})
 	return nil
 }
 
@@ -542,7 +542,7 @@ func (p *portal) updateKey(w http.ResponseWriter, r *http.Request, s *signedIn) 
 			return gerr
 		}
 		k.Name = name
-		p.render(w, r, http.StatusUnprocessableEntity, "key", &page{s: s, Title: "Key " + k.Name, Nav: navOf(k),
+		p.render(w, r, http.StatusUnprocessableEntity, "key", &page{s: s, Title: "Key: " + k.Name, Nav: navOf(k),
 			Data: keyPage{Key: k, Metadata: r.PostFormValue("metadata"), Error: errs}})
 		return nil
 	}

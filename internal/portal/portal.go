@@ -422,7 +422,16 @@ func (p *portal) fail(w http.ResponseWriter, r *http.Request, s *signedIn, err e
 var funcs = template.FuncMap{
 	"join": func(s []string) string { return strings.Join(s, ", ") },
 	"has":  func(s []string, v string) bool { return slices.Contains(s, v) },
-	"json": func(v any) string { b, _ := json.Marshal(v); return string(b) },
+	// changes lists an event's changes as "field: value" lines, sorted.
+	"changes": func(m map[string]any) []string {
+		out := make([]string, 0, len(m))
+		for k, v := range m {
+			b, _ := json.Marshal(v)
+			out = append(out, k+": "+string(b))
+		}
+		slices.Sort(out)
+		return out
+	},
 	"time": func(t any) string {
 		switch v := t.(type) {
 		case time.Time:
