@@ -46,7 +46,7 @@ done
 [ -s "$work/addr" ] || { echo "keymint did not start listening" >&2; exit 1; }
 export KEYMINT_ENDPOINT="http://$(cat "$work/addr")"
 export KEYMINT_TOKEN="$KEYMINT_ROOT_TOKEN"
-echo "keymint listening on $KEYMINT_ENDPOINT (log: .demo/keymint.log)"
+echo "keymint listening on $KEYMINT_ENDPOINT (log: .demo/keymint.log); its portal is $KEYMINT_ENDPOINT/ui/ while it runs"
 
 begin "3/6 install the provider and hashicorp/time into a local filesystem mirror"
 export TF_CLI_CONFIG_FILE
