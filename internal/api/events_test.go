@@ -107,6 +107,22 @@ func TestAuditTrail(t *testing.T) {
 	if l := e.events(rootToken, "?key="+k.Key.ID); len(l.Events) != 6 {
 		t.Fatalf("events of %s: %d, want 6", k.Key.ID, len(l.Events))
 	}
+	if l := e.events(rootToken, "?key="+k.Key.ID+"&action=key.rotate&actor=root"); len(l.Events) != 1 || l.Events[0].Action != "key.rotate" {
+		t.Fatalf("k's rotations by root: %+v", l.Events)
+	}
+	if l := e.events(rootToken, "?actor=key_nobody"); len(l.Events) != 0 {
+		t.Fatalf("events by nobody: %+v", l.Events)
+	}
+	at := all.Events[0].At
+	if l := e.events(rootToken, "?since="+at.Add(time.Second).Format(time.RFC3339)); len(l.Events) != 0 {
+		t.Fatalf("events after the last: %+v", l.Events)
+	}
+	if l := e.events(rootToken, "?until="+at.Add(time.Second).Format(time.RFC3339)); len(l.Events) != len(all.Events) {
+		t.Fatalf("events until after the last: %d of %d", len(l.Events), len(all.Events))
+	}
+	if r := e.do(rootToken, "GET", "/v1/events?since=yesterday", nil); r.status != 400 || r.problem(t).Code != "invalid_query" {
+		t.Fatalf("a bad since: %d %s", r.status, r.body)
+	}
 	first := e.events(rootToken, "?limit=2")
 	next := e.events(rootToken, "?limit=2&cursor="+first.NextCursor)
 	if first.NextCursor == "" || next.Events[0].ID >= first.Events[1].ID {

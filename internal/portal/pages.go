@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -62,16 +63,31 @@ func (f formPage) Checked(name, v string) bool {
 	return slices.Contains(f.Form[name], v)
 }
 
-// invalid returns the field errors of a validation failure, or nil.
-func invalid(err error) []string {
+// formErrors says what was wrong with a form the service refused, to show
+// it again with what was sent: the field errors of a validation failure, or
+// the reason of a refusal (a credential beyond the caller's, a taken slug).
+// nil for anything else, which gets the error page.
+func formErrors(err error) ([]string, int) {
 	var e *service.Error
-	if !errors.As(err, &e) || e.Kind != service.Invalid {
-		return nil
+	if !errors.As(err, &e) {
+		return nil, 0
 	}
-	var out []string
-	for _, f := range e.Fields {
-		out = append(out, f.Field+": "+f.Message)
+	switch e.Kind {
+	case service.Invalid:
+		var out []string
+		for _, f := range e.Fields {
+			out = append(out, f.Field+": "+f.Message)
+		}
+		return out, http.StatusUnprocessableEntity
+	case service.Forbidden, service.Conflict:
+		return []string{e.Message}, api.StatusOf(e.Kind)
 	}
+	return nil, 0
+}
+
+// invalid is formErrors for the forms that keep 422 for every refusal.
+func invalid(err error) []string {
+	out, _ := formErrors(err)
 	return out
 }
 
@@ -187,14 +203,15 @@ func rateLimitOf(f url.Values) (*wire.RateLimit, []string) {
 func (p *portal) createApp(w http.ResponseWriter, r *http.Request, s *signedIn) error {
 	f := r.PostForm
 	rl, errs := rateLimitOf(f)
+	status := http.StatusUnprocessableEntity
 	var err error
 	if errs == nil {
 		_, _, err = p.Service.CreateApp(r.Context(), s.p, wire.CreateApp{Slug: strings.TrimSpace(f.Get("slug")), Name: f.Get("name"),
 			Description: f.Get("description"), Scopes: words(f.Get("scopes")), KeyPrefix: strings.TrimSpace(f.Get("key_prefix")), RateLimit: rl}, onceKey(f))
-		errs = invalid(err)
+		errs, status = formErrors(err)
 	}
 	if errs != nil {
-		p.render(w, r, http.StatusUnprocessableEntity, "app_form", &page{s: s, Title: "New app", Nav: "apps", Data: appFormPage{formPage: formPage{Form: f, Errors: errs}, Once: newID()}})
+		p.render(w, r, status, "app_form", &page{s: s, Title: "New app", Nav: "apps", Data: appFormPage{formPage: formPage{Form: f, Errors: errs}, Once: newID()}})
 		return nil
 	}
 	if err != nil {
@@ -467,6 +484,7 @@ func (p *portal) createKey(w http.ResponseWriter, r *http.Request, s *signedIn) 
 		return err
 	}
 	md, errs := metadata(f.Get("metadata"))
+	status := http.StatusUnprocessableEntity
 	expires, e2 := p.expiresAt(f)
 	errs = append(errs, e2...)
 	resources := words(f.Get("resources"))
@@ -477,11 +495,11 @@ func (p *portal) createKey(w http.ResponseWriter, r *http.Request, s *signedIn) 
 	if errs == nil {
 		out, _, err = p.Service.CreateKey(r.Context(), s.p, slug, wire.CreateKey{Name: strings.TrimSpace(f.Get("name")), Scopes: f["scopes"],
 			Resources: resources, Owner: strings.TrimSpace(f.Get("owner")), Metadata: md, ExpiresAt: expires}, onceKey(f))
-		errs = invalid(err)
+		errs, status = formErrors(err)
 	}
 	if errs != nil {
 		d.Errors = errs
-		p.render(w, r, http.StatusUnprocessableEntity, "key_form", &page{s: s, Title: keyFormTitle(d), Nav: "apps", Data: d})
+		p.render(w, r, status, "key_form", &page{s: s, Title: keyFormTitle(d), Nav: "apps", Data: d})
 		return nil
 	}
 	if err != nil {

@@ -378,7 +378,6 @@ type errorData struct {
 	Code    string
 	Fields  []string
 	KeyIDs  []string
-	Back    string
 }
 
 func (p *portal) render(w http.ResponseWriter, r *http.Request, status int, name string, pg *page) {
@@ -412,7 +411,7 @@ func (p *portal) fail(w http.ResponseWriter, r *http.Request, s *signedIn, err e
 	if title == "" {
 		title = "Refused"
 	}
-	d := errorData{Message: e.Message, Code: e.Code, KeyIDs: e.KeyIDs, Back: r.Referer()}
+	d := errorData{Message: e.Message, Code: e.Code, KeyIDs: e.KeyIDs}
 	for _, f := range e.Fields {
 		d.Fields = append(d.Fields, f.Field+": "+f.Message)
 	}

@@ -155,6 +155,8 @@ func TestApps(t *testing.T) {
 		t.Fatalf("create: %d %s", p.status, p.body)
 	}
 	want(t, b.get("/ui/apps"), http.StatusOK, "Acme API", "100 per 1m")
+	want(t, b.post("/ui/apps/new", url.Values{"slug": {"acme"}, "name": {"Again"}, "scopes": {"read"}, "key_prefix": {"other_live"}}),
+		http.StatusConflict, "Nothing was saved", `value="Again"`)
 	want(t, b.get("/ui/apps?q=ACME"), http.StatusOK, "Acme API")
 	wantNot(t, b.get("/ui/apps?q=zzz"), "Acme API")
 	wantNot(t, b.get("/ui/apps"), `href="/ui/apps/keymint"`)
@@ -353,7 +355,7 @@ func TestAuthorization(t *testing.T) {
 	p = c.get("/ui/credentials/new")
 	want(t, p, http.StatusOK, `value="keys:read"`, `name="confine" value="acme"`)
 	wantNot(t, p, `value="apps:write"`, `value="other"`)
-	want(t, c.post("/ui/apps/keymint/keys/new", url.Values{"name": {"x"}, "scopes": {"apps:write"}, "confine": {"acme"}}), http.StatusForbidden, "goes beyond")
+	want(t, c.post("/ui/apps/keymint/keys/new", url.Values{"name": {"x"}, "scopes": {"apps:write"}, "confine": {"acme"}}), http.StatusForbidden, "goes beyond", `name="name" value="x"`)
 	want(t, c.post("/ui/apps/keymint/keys/new", url.Values{"name": {"x"}, "scopes": {"keys:read"}}), http.StatusForbidden, "every app")
 	p = c.post("/ui/apps/keymint/keys/new", url.Values{"name": {"helper"}, "scopes": {"keys:read"}, "confine": {"acme"}})
 	want(t, p, http.StatusOK, "only time this secret is shown")
