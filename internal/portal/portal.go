@@ -90,7 +90,8 @@ func New(cfg Config) http.Handler {
 	p := &portal{Config: cfg, pages: parseTemplates()}
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
-	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	mux.Handle("GET /ui/static/{file}", files) // files only: no directory listing
 	mux.HandleFunc("GET /ui/{$}", p.home)
 	mux.HandleFunc("GET /ui/signin", p.signInPage)
 	mux.HandleFunc("POST /ui/signin", p.signIn)

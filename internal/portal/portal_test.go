@@ -41,6 +41,9 @@ func TestPagesAndHeaders(t *testing.T) {
 		wantHeaders(t, path, p)
 	}
 	wantHeaders(t, "/ui/nope", b.get("/ui/nope"))
+	if p := b.get("/ui/static/"); p.status == http.StatusOK {
+		t.Fatalf("the static directory is listed: %s", p.body)
+	}
 	b.signIn(rootToken)
 	for _, path := range []string{"/ui/apps", "/ui/apps?q=ac", "/ui/apps/new", "/ui/apps/acme", "/ui/apps/acme/edit", "/ui/apps/acme/delete",
 		"/ui/apps/acme/keys/new", "/ui/credentials", "/ui/credentials/new", "/ui/keys/" + k.Key.ID, "/ui/keys/" + k.Key.ID + "/rotate",
