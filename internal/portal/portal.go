@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -31,6 +32,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
 // Prefix is where the portal is mounted.
@@ -145,10 +147,15 @@ func (p *portal) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		caller := new(string)
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+		var b [12]byte
+		rand.Read(b[:])
+		id := "req_" + hex.EncodeToString(b[:]) // the id of the events this request writes
+		w.Header().Set(wire.RequestIDHeader, id)
+		ctx := service.WithRequestID(context.WithValue(r.Context(), callerKey{}, caller), id)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		p.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method),
 			slog.String("path", keyformat.Redact(r.URL.Path)), slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)), slog.String("caller", *caller), slog.String("via", "portal"))
+			slog.Duration("duration", time.Since(start)), slog.String("caller", *caller), slog.String("request_id", id), slog.String("via", "portal"))
 	})
 }
 

@@ -299,6 +299,10 @@ func TestKeyLifecycle(t *testing.T) {
 	want(t, p, http.StatusOK, "revoked")
 	wantNot(t, p, "/rotate", "Disable")
 
+	if evs, _ := e.svc.ListEvents(context.Background(), service.Root(), service.EventQuery{Key: k.ID, Limit: "1"}); !strings.HasPrefix(evs.Events[0].RequestID, "req_") ||
+		!strings.Contains(e.logs.String(), "request_id="+evs.Events[0].RequestID) {
+		t.Fatalf("the revoke's event has request id %q, not in the log", evs.Events[0].RequestID)
+	}
 	// The audit trail, filtered, links to what it names.
 	p = b.get("/ui/events?key=" + k.ID + "&action=key.revoke&actor=root")
 	want(t, p, http.StatusOK, "key.revoke", `href="/ui/keys/`+k.ID+`"`, `href="/ui/apps/acme"`)
