@@ -220,7 +220,7 @@ func wantNot(t testing.TB, p page, absent ...string) {
 	}
 }
 
-var secretField = regexp.MustCompile(`id="secret" readonly value="([^"]+)"`)
+var secretField = regexp.MustCompile(`<textarea id="secret" readonly[^>]*>([^<]+)</textarea>`)
 
 // secretOf is the secret a create or rotate page shows.
 func secretOf(t testing.TB, p page) string {
