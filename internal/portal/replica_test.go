@@ -59,7 +59,7 @@ func TestReplicasShareSessions(t *testing.T) {
 		status int
 		body   string
 	}
-	send := func(method, u, cookie string, form url.Values) (answer, *http.Response) {
+	send := func(method, u, cookie string, form url.Values) (answer, []*http.Cookie) {
 		t.Helper()
 		req, _ := http.NewRequest(method, u, strings.NewReader(form.Encode()))
 		if method == http.MethodPost {
@@ -75,17 +75,17 @@ func TestReplicasShareSessions(t *testing.T) {
 		}
 		defer res.Body.Close()
 		body, _ := io.ReadAll(res.Body)
-		return answer{res.StatusCode, string(body)}, res
+		return answer{res.StatusCode, string(body)}, res.Cookies()
 	}
 	signIn := func(r replica, token string) string {
 		t.Helper()
-		_, res := send(http.MethodPost, r.url+"/ui/signin", "", url.Values{"token": {token}})
-		for _, c := range res.Cookies() {
+		ans, cookies := send(http.MethodPost, r.url+"/ui/signin", "", url.Values{"token": {token}})
+		for _, c := range cookies {
 			if c.Name == "keymint_session" && c.Value != "" {
 				return c.Value
 			}
 		}
-		t.Fatalf("no session from %s: %d", r.url, res.StatusCode)
+		t.Fatalf("no session from %s: %d", r.url, ans.status)
 		return ""
 	}
 	if ans, _ := send(http.MethodGet, b.url+"/ui/apps", signIn(a, rootToken), nil); ans.status != http.StatusOK {
