@@ -580,15 +580,6 @@ func (s *Store) RecordUse(ctx context.Context, used map[string]time.Time) error 
 	}
 	return s.tx(ctx, store.NoVerdictChange, func(tx *wtx) error {
 		const update = `UPDATE keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`
-		exec := func(args ...any) error { _, err := tx.exec(ctx, update, args...); return err }
-		if s.dialect.Prepare { // SQLite; PostgreSQL leaves statements to the driver (see Dialect.Prepare)
-			stmt, err := tx.tx.PrepareContext(ctx, tx.q(update))
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			exec = func(args ...any) error { _, err := stmt.ExecContext(ctx, args...); return err }
-		}
 		ids := make([]string, 0, len(used))
 		for id := range used {
 			ids = append(ids, id)
@@ -596,7 +587,7 @@ func (s *Store) RecordUse(ctx context.Context, used map[string]time.Time) error 
 		slices.Sort(ids) // a stable order keeps concurrent batches from interleaving oddly
 		for _, id := range ids {
 			t := used[id].UnixNano()
-			if err := exec(t, id, t); err != nil {
+			if _, err := tx.exec(ctx, update, t, id, t); err != nil {
 				return err
 			}
 		}

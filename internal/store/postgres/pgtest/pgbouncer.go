@@ -79,7 +79,7 @@ logfile = %s
 	for {
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err == nil {
-			c.Close()
+			_ = c.Close()
 			return b
 		}
 		select {
