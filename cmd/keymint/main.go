@@ -36,6 +36,7 @@ Usage:
   keymint apps <command>             list, get, create, delete apps (keymint apps -h)
   keymint keys <command>             list, get, find, create, rotate, revoke, disable, enable keys (keymint keys -h)
   keymint events [flags]             the audit trail, newest first (keymint events -h)
+  keymint healthcheck                exit 0 if the server on KEYMINT_ADDR is ready (the image's probe)
   keymint version                    print the version
 
 apps, keys and events talk to a server: --endpoint (env KEYMINT_ENDPOINT), --token (env KEYMINT_TOKEN),
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, c cli) error {
 		return group(ctx, "keys", keyCommands, args[1:], c)
 	case "events":
 		return eventsCmd(ctx, newFlagSet("events", "events [--app SLUG] [--key ID] [--limit N]\n\nThe audit trail, newest first: who changed what, when, in which request.", c), c, args[1:])
+	case "healthcheck":
+		return healthcheck(ctx, args[1:], c)
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, version)
 		return nil
