@@ -46,7 +46,9 @@ func TestContainerImage(t *testing.T) {
 		t.Skip("podman is not installed")
 	}
 	dir := t.TempDir()
-	t.Cleanup(func() { _ = exec.Command("podman", "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver=vfs", "--runtime", "runc", "rm", "-af").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("podman", "--root", filepath.Join(dir, "storage"), "--runroot", filepath.Join(dir, "run"), "--storage-driver=vfs", "--runtime", "runc", "rm", "-af").Run()
+	})
 	build := exec.Command("bash", "../../scripts/image.sh", "keymint:test")
 	build.Env = append(os.Environ(), "PODMAN_FLAGS=--root "+filepath.Join(dir, "storage")+" --runroot "+filepath.Join(dir, "run")+" --storage-driver=vfs --runtime runc")
 	if out, err := build.CombinedOutput(); err != nil {
