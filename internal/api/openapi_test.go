@@ -26,6 +26,7 @@ type openAPIDoc struct {
 	Components struct {
 		Schemas map[string]struct {
 			Properties map[string]json.RawMessage `json:"properties"`
+			Required   []string                   `json:"required"`
 		} `json:"schemas"`
 	} `json:"components"`
 }
@@ -73,18 +74,36 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		"RotateKey": wire.RotateKey{}, "KeyWithSecret": wire.KeyWithSecret{}, "KeyList": wire.KeyList{},
 		"VerifyRequest": wire.VerifyRequest{}, "FindKey": wire.FindKey{}, "Event": wire.Event{}, "EventList": wire.EventList{}, "VerifyResponse": wire.VerifyResponse{}, "VerifyRateLimit": wire.VerifyRateLimit{},
 		"Whoami": wire.Whoami{}, "Problem": wire.Problem{}, "FieldError": wire.FieldError{},
+		"Health": struct {
+			Status string `json:"status"`
+		}{},
 	}
+	// What the server sends: each field it always sends is required, so a
+	// client (and the contract check) can count on it.
+	responses := []string{"App", "AppList", "RateLimit", "Key", "KeyWithSecret", "KeyList", "Event", "EventList",
+		"VerifyResponse", "VerifyRateLimit", "Whoami", "Problem", "FieldError", "Health"}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]
 		if !ok {
 			t.Errorf("schema %s is not documented", name)
 			continue
 		}
-		var want, got []string
+		var want, got, always []string
 		rt := reflect.TypeOf(v)
 		for i := range rt.NumField() {
-			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			tag, opts, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
 			want = append(want, tag)
+			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+				always = append(always, tag)
+			}
+		}
+		if slices.Contains(responses, name) {
+			required := slices.Clone(schema.Required)
+			slices.Sort(required)
+			slices.Sort(always)
+			if !slices.Equal(required, always) {
+				t.Errorf("schema %s requires %v; the server always sends %v", name, required, always)
+			}
 		}
 		for p := range schema.Properties {
 			got = append(got, p)
