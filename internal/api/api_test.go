@@ -32,6 +32,23 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// /readyz answers as docs/openapi.json says (the contract check holds each
+// answer to it): ready, ready with the verify cache's state, or 503.
+func TestReadyz(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("", "GET", "/readyz", nil); r.status != 200 || string(r.body) != "{\"status\":\"ready\"}\n" {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	e.srv.Ready = func(context.Context) (string, error) { return "on", nil }
+	if r := e.do("", "GET", "/readyz", nil); r.status != 200 || !strings.Contains(string(r.body), `"verify_cache":"on"`) {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	e.srv.Ready = func(context.Context) (string, error) { return "", errors.New("the database did not answer") }
+	if r := e.do("", "GET", "/readyz", nil); r.status != 503 || r.problem(t).Code != "not_ready" {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+}
+
 func TestAppLifecycle(t *testing.T) {
 	e := newEnv(t)
 	var app wire.App

@@ -54,7 +54,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	served = append(served, "GET /healthz")
+	served = append(served, "GET /healthz", "GET /readyz")
 	for _, rt := range api.Routes() {
 		served = append(served, rt.Pattern)
 	}
@@ -77,11 +77,15 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		"Health": struct {
 			Status string `json:"status"`
 		}{},
+		"Ready": struct {
+			Status      string `json:"status"`
+			VerifyCache string `json:"verify_cache,omitempty"`
+		}{},
 	}
 	// What the server sends: each field it always sends is required, so a
 	// client (and the contract check) can count on it.
 	responses := []string{"App", "AppList", "RateLimit", "Key", "KeyWithSecret", "KeyList", "Event", "EventList",
-		"VerifyResponse", "VerifyRateLimit", "Whoami", "Problem", "FieldError", "Health"}
+		"VerifyResponse", "VerifyRateLimit", "Whoami", "Problem", "FieldError", "Health", "Ready"}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]
 		if !ok {
