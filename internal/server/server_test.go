@@ -92,8 +92,13 @@ func TestReadyzOnSQLiteFailsWhenLookupsFail(t *testing.T) {
 	if code, says := readyz(t, url); code != http.StatusServiceUnavailable || !strings.Contains(says, "cannot be read") {
 		t.Fatalf("corrupt database: /readyz %d %q, want 503 saying the database cannot be read", code, says)
 	}
-	if res, err := http.Get(url + "/healthz"); err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("/healthz is liveness and stays 200: %v %v", res, err)
+	res, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatalf("/healthz: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz is liveness and stays 200: %d", res.StatusCode)
 	}
 }
 
