@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,23 @@ func TestHealthz(t *testing.T) {
 	e := newEnv(t)
 	if r := e.do("", "GET", "/healthz", nil); r.status != 200 {
 		t.Fatalf("healthz: %d", r.status)
+	}
+}
+
+// /readyz answers as docs/openapi.json says (the contract check holds each
+// answer to it): ready, ready with the verify cache's state, or 503.
+func TestReadyz(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("", "GET", "/readyz", nil); r.status != 200 || string(r.body) != "{\"status\":\"ready\"}\n" {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	e.srv.Ready = func(context.Context) (string, error) { return "on", nil }
+	if r := e.do("", "GET", "/readyz", nil); r.status != 200 || !strings.Contains(string(r.body), `"verify_cache":"on"`) {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	e.srv.Ready = func(context.Context) (string, error) { return "", errors.New("the database did not answer") }
+	if r := e.do("", "GET", "/readyz", nil); r.status != 503 || r.problem(t).Code != "not_ready" {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
 	}
 }
 
@@ -257,6 +275,13 @@ func TestListKeysPaginationAndFilter(t *testing.T) {
 	e.must(400, "GET", "/v1/apps/acme/keys?status=bogus", nil, nil)
 	e.must(400, "GET", "/v1/apps/acme/keys?limit=0", nil, nil)
 	e.must(400, "GET", "/v1/apps/acme/keys?cursor=!!!", nil, nil)
+	// Valid base64 that no page gave out is refused as events refuse it, not
+	// read as "after this id" (which answered an empty page).
+	for _, cursor := range []string{"zzz", "a2V5", base64.RawURLEncoding.EncodeToString([]byte("key_!"))} {
+		if r := e.do(rootToken, "GET", "/v1/apps/acme/keys?cursor="+cursor, nil); r.status != 400 || r.problem(t).Code != "invalid_query" {
+			t.Errorf("cursor %q: %d %s, want 400 invalid_query", cursor, r.status, r.body)
+		}
+	}
 }
 
 func TestAppConflicts(t *testing.T) {
@@ -895,10 +920,16 @@ func TestFindKey(t *testing.T) {
 		"its own app":       {confined.Secret, r.Secret, 200},
 		"an administrator":  {confined.Secret, e.credential(wire.ManagementScopes).Secret, 404},
 		"without keys:read": {e.credential([]string{wire.ScopeVerify}).Secret, k.Secret, 403},
+		"an empty key":      {rootToken, "", 422},
 	} {
 		res := e.do(c.token, "POST", "/v1/keys/find", wire.FindKey{Key: c.key})
 		if res.status != c.status || strings.Contains(string(res.body), c.key[min(len(c.key), 16):]) && len(c.key) > 16 {
 			t.Errorf("%s: %d %s", name, res.status, res.body)
 		}
+	}
+	// key is required: a body without it is a validation failure naming it.
+	res := e.do(rootToken, "POST", "/v1/keys/find", `{}`)
+	if p := res.problem(t); res.status != 422 || p.Code != "validation_failed" || len(p.Errors) != 1 || p.Errors[0].Field != "key" {
+		t.Fatalf("find {}: %d %s, want 422 validation_failed on key", res.status, res.body)
 	}
 }

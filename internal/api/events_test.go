@@ -208,4 +208,19 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(text, k.Secret[16:]) || strings.Contains(text, k.Key.ID) {
 		t.Fatal("/metrics names a key or holds a secret")
 	}
+
+	// A deleted app's series go with it; another app's stay.
+	e.createApp("other", "read")
+	o := e.createKey("other", wire.CreateKey{Scopes: []string{"read"}})
+	e.wantCode(o.Secret, nil, "", wire.CodeValid)
+	e.must(204, "DELETE", "/v1/apps/acme?force=true", nil, nil)
+	rec = httptest.NewRecorder()
+	e.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	text = rec.Body.String()
+	if strings.Contains(text, `app="acme"`) {
+		t.Error("/metrics keeps series of the deleted app acme")
+	}
+	if !strings.Contains(text, `keymint_verifications_total{app="other",code="VALID"} 1`) {
+		t.Error("/metrics lost the series of app other")
+	}
 }

@@ -52,9 +52,11 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	srv := api.New(svc, nil, m)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return &env{t: t, store: st, metrics: m, svc: svc, srv: srv, http: hs, clock: c, dbPath: dbPath}
+	e := &env{t: t, store: st, metrics: m, svc: svc, srv: srv, clock: c, dbPath: dbPath}
+	// Every answer is held to docs/openapi.json (contract_test.go).
+	e.http = httptest.NewServer(contractHandler(func() testing.TB { return e.t }, srv))
+	t.Cleanup(e.http.Close)
+	return e
 }
 
 type response struct {

@@ -26,6 +26,7 @@ type openAPIDoc struct {
 	Components struct {
 		Schemas map[string]struct {
 			Properties map[string]json.RawMessage `json:"properties"`
+			Required   []string                   `json:"required"`
 		} `json:"schemas"`
 	} `json:"components"`
 }
@@ -53,7 +54,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			documented = append(documented, strings.ToUpper(method)+" "+path)
 		}
 	}
-	served = append(served, "GET /healthz")
+	served = append(served, "GET /healthz", "GET /readyz")
 	for _, rt := range api.Routes() {
 		served = append(served, rt.Pattern)
 	}
@@ -73,18 +74,40 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 		"RotateKey": wire.RotateKey{}, "KeyWithSecret": wire.KeyWithSecret{}, "KeyList": wire.KeyList{},
 		"VerifyRequest": wire.VerifyRequest{}, "FindKey": wire.FindKey{}, "Event": wire.Event{}, "EventList": wire.EventList{}, "VerifyResponse": wire.VerifyResponse{}, "VerifyRateLimit": wire.VerifyRateLimit{},
 		"Whoami": wire.Whoami{}, "Problem": wire.Problem{}, "FieldError": wire.FieldError{},
+		"Health": struct {
+			Status string `json:"status"`
+		}{},
+		"Ready": struct {
+			Status      string `json:"status"`
+			VerifyCache string `json:"verify_cache,omitempty"`
+		}{},
 	}
+	// What the server sends: each field it always sends is required, so a
+	// client (and the contract check) can count on it.
+	responses := []string{"App", "AppList", "RateLimit", "Key", "KeyWithSecret", "KeyList", "Event", "EventList",
+		"VerifyResponse", "VerifyRateLimit", "Whoami", "Problem", "FieldError", "Health", "Ready"}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]
 		if !ok {
 			t.Errorf("schema %s is not documented", name)
 			continue
 		}
-		var want, got []string
+		var want, got, always []string
 		rt := reflect.TypeOf(v)
 		for i := range rt.NumField() {
-			tag, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			tag, opts, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
 			want = append(want, tag)
+			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+				always = append(always, tag)
+			}
+		}
+		if slices.Contains(responses, name) {
+			required := slices.Clone(schema.Required)
+			slices.Sort(required)
+			slices.Sort(always)
+			if !slices.Equal(required, always) {
+				t.Errorf("schema %s requires %v; the server always sends %v", name, required, always)
+			}
 		}
 		for p := range schema.Properties {
 			got = append(got, p)

@@ -81,6 +81,14 @@ func (m *Metrics) Verified(app, code string) {
 	}
 }
 
+// AppDeleted removes a deleted app's series (its verifications by code), so
+// that the series do not outlive the app until a restart.
+func (m *Metrics) AppDeleted(app string) {
+	if m != nil && app != "" {
+		m.verifications.DeletePartialMatch(prometheus.Labels{"app": app})
+	}
+}
+
 // Request observes one HTTP request.
 func (m *Metrics) Request(route string, status int, d time.Duration) {
 	if m != nil {

@@ -255,6 +255,7 @@ func (s *Service) DeleteApp(ctx context.Context, p *Principal, slug string, forc
 		return storeError(err, "app", slug)
 	}
 	s.limits.ForgetApp(slug)
+	s.metrics.AppDeleted(slug)
 	return nil
 }
 

@@ -29,6 +29,17 @@ func newKeyID(now time.Time) string {
 	return "key_" + idEncoding.EncodeToString(b[:])
 }
 
+// validKeyID reports whether id has the form newKeyID gives: a cursor
+// holding anything else was not given out by this server.
+func validKeyID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "key_")
+	if !ok || len(rest) != idEncoding.EncodedLen(15) {
+		return false
+	}
+	_, err := idEncoding.DecodeString(rest)
+	return err == nil
+}
+
 // fractionDigits counts the digits after the seconds' decimal point of an RFC 3339 time.
 func fractionDigits(v string) int {
 	i := strings.IndexByte(v, '.')
@@ -297,7 +308,7 @@ func (s *Service) ListKeys(ctx context.Context, p *Principal, slug string, q Key
 	}
 	if q.Cursor != "" {
 		after, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil {
+		if err != nil || !validKeyID(string(after)) {
 			return out, Errorf(BadRequest, "invalid_query", "cursor is not one this server gave out; pass next_cursor back unchanged")
 		}
 		f.After = string(after)
@@ -459,6 +470,11 @@ func (s *Service) RotateKey(ctx context.Context, p *Principal, id string, req wi
 func (s *Service) FindKey(ctx context.Context, p *Principal, secret string) (wire.Key, error) {
 	if err := Require(p, wire.ScopeKeysRead); err != nil {
 		return wire.Key{}, err
+	}
+	if secret == "" {
+		var fe fieldErrors
+		fe.add("key", "is required: the secret whose key you want to find")
+		return wire.Key{}, fe.err()
 	}
 	notFound := Errorf(NotFound, "not_found", "no key this credential can see has this secret")
 	if _, err := keyformat.Parse(secret); err != nil {

@@ -2,10 +2,16 @@
 // platform-specific break (a Unix-only syscall, a 32-bit overflow) fails CI
 // rather than a release. It reads the builds' goos, goarch and ignore lists,
 // keeps the pairs Go supports (as goreleaser does), and runs go build for
-// each with CGO_ENABLED=0, as goreleaser does. Run it with `make cross`.
+// each with CGO_ENABLED=0, as goreleaser does.
+//
+// `make cross` (in `make test`) passes -one-per-os: per operating system, the
+// one target that compiles the most of what ships for it (then a 32-bit one
+// first, as a 32-bit overflow is the likeliest break the host's own 64-bit
+// build misses). `make release-snapshot` builds every target.
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,7 +47,13 @@ func main() {
 	}
 }
 
+// archPreference breaks ties in -one-per-os: 32-bit first, then the common ones.
+var archPreference = []string{"386", "arm", "amd64", "arm64"}
+
 func run() error {
+	onePerOS := flag.Bool("one-per-os", false, "build one target per operating system instead of every target")
+	list := flag.Bool("list", false, "print the targets and build nothing")
+	flag.Parse()
 	b, err := os.ReadFile(".goreleaser.yml")
 	if err != nil {
 		return err
@@ -77,7 +89,16 @@ func run() error {
 	if len(targets) == 0 {
 		return fmt.Errorf(".goreleaser.yml names no target this Go supports")
 	}
+	if *onePerOS {
+		targets = pickOnePerOS(targets, mains)
+	}
 	slices.Sort(targets)
+	if *list {
+		for _, t := range targets {
+			fmt.Printf("%s\t%s\n", t, strings.Join(mains[t], " "))
+		}
+		return nil
+	}
 	// Binaries go to a scratch directory: a lone main package would otherwise
 	// be written into the working tree.
 	scratch, err := os.MkdirTemp("", "crossbuild")
@@ -102,4 +123,29 @@ func run() error {
 	}
 	fmt.Printf("crossbuild: all %d targets build\n", len(targets))
 	return nil
+}
+
+// pickOnePerOS keeps, for each OS, the target with the most mains; ties go to
+// the architecture earliest in archPreference.
+func pickOnePerOS(targets []string, mains map[string][]string) []string {
+	rank := func(t string) int {
+		_, arch, _ := strings.Cut(t, "/")
+		if i := slices.Index(archPreference, arch); i >= 0 {
+			return i
+		}
+		return len(archPreference)
+	}
+	best := map[string]string{}
+	for _, t := range targets {
+		goos, _, _ := strings.Cut(t, "/")
+		b, ok := best[goos]
+		if !ok || len(mains[t]) > len(mains[b]) || len(mains[t]) == len(mains[b]) && rank(t) < rank(b) {
+			best[goos] = t
+		}
+	}
+	var out []string
+	for _, t := range best {
+		out = append(out, t)
+	}
+	return out
 }
