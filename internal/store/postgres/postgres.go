@@ -400,21 +400,32 @@ func (s *Store) longestLease() time.Duration {
 // registered from the commit is enough, and no write waits longer. The
 // database's clock plays no part.
 func (s *Store) waitApplied(ctx context.Context, seq int64, committed time.Time) {
+	waitedFor := map[string]bool{} // replicas that held it up: a lease that runs out on them is worth a warning
 	for {
 		wake := s.ackSignal()
 		deadline := committed.Add(s.longestLease() + 10*time.Millisecond)
 		qctx, cancel := context.WithDeadline(ctx, deadline)
 		rows, err := s.replicaRows(qctx)
 		cancel()
-		var pending []string
+		var pending, expired []string
 		if err == nil {
 			for _, r := range rows {
-				if r.acked < seq && s.mayHoldLease(r) {
+				switch {
+				case r.acked >= seq:
+				case s.mayHoldLease(r):
 					pending = append(pending, r.id)
+				case waitedFor[r.id]:
+					expired = append(expired, r.id)
 				}
 			}
 			if len(pending) == 0 {
+				if len(expired) > 0 {
+					s.log.Warn("a change waited for a replica's lease to run out", "invalidation", seq, "replicas", expired, "waited", time.Since(committed).Round(time.Millisecond))
+				}
 				return
+			}
+			for _, id := range pending {
+				waitedFor[id] = true
 			}
 		}
 		left := time.Until(committed.Add(s.longestLease() + 10*time.Millisecond))
