@@ -79,6 +79,7 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(keyformat.RedactingHandler(s.log.Handler()))
 	if s.now == nil {
 		s.now = time.Now
 	}
