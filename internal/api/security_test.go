@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"testing"
 
@@ -14,15 +13,7 @@ import (
 // wellFormed is prefix_body with a valid checksum: a key anyone can build
 // from a guessable body.
 func wellFormed(prefix, body string) string {
-	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	s := prefix + "_" + body
-	sum := crc32.ChecksumIEEE([]byte(s))
-	var c [keyformat.ChecksumLen]byte
-	for i := len(c) - 1; i >= 0; i-- {
-		c[i] = alphabet[sum%62]
-		sum /= 62
-	}
-	k := s + string(c[:])
+	k := keyformat.WithChecksum(prefix + "_" + body)
 	if _, err := keyformat.Parse(k); err != nil {
 		panic(err)
 	}

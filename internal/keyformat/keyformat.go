@@ -183,3 +183,9 @@ func mayBeKey(run string) bool {
 }
 
 func isKeyByte(c byte) bool { return c == '_' || isBase62(c) }
+
+// WithChecksum completes s (a prefix, '_' and RandomLen base62 characters)
+// with its checksum: for tests that build a key from a chosen body.
+func WithChecksum(s string) string {
+	return string(appendChecksum([]byte(s), crc32.ChecksumIEEE([]byte(s))))
+}
