@@ -203,16 +203,16 @@ func fileSize(t *testing.T, path string) int64 {
 func TestOpenRefusesURIParameters(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "k.db")
-	s, err := sqlite.Open(context.Background(), db)
+	s, err := sqlite.Open(context.Background(), db, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := sqlite.Open(context.Background(), db+"?x=1"); err == nil || !strings.Contains(err.Error(), "no SQLite URI parameters") {
+	if _, err := sqlite.Open(context.Background(), db+"?x=1", sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "no SQLite URI parameters") {
 		t.Fatalf("Open(%s?x=1) = %v", db, err)
 	}
 	odd := filepath.Join(dir, "a%20b c.db")
-	s2, err := sqlite.Open(context.Background(), odd)
+	s2, err := sqlite.Open(context.Background(), odd, sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
