@@ -298,6 +298,12 @@ func TestCommandLine(t *testing.T) {
 	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 || !strings.Contains(errOut.String(), "at least 24 characters") {
 		t.Errorf("a short KEYMINT_ROOT_TOKEN: exit %d, %s", code, errOut)
 	}
+	// Long enough, but guessable: refused with the command that makes a good one.
+	cl, _, errOut = testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "rootrootrootrootrootroot1234"}, "")
+	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "too easy to guess") || !strings.Contains(errOut.String(), "openssl rand -base64 32") {
+		t.Errorf("a guessable KEYMINT_ROOT_TOKEN: exit %d, %s", code, errOut)
+	}
 	// A key typed as an argument is not echoed whole.
 	key := keyformat.Generate("acme_live")
 	cl, _, errOut = testCLI(nil, "")

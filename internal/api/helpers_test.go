@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -32,6 +33,7 @@ type env struct {
 	http    *httptest.Server
 	clock   *clock.Fake
 	dbPath  string
+	grep    *logGrep // every log line of srv, checked for issued secrets when the test ends
 }
 
 func newEnv(t testing.TB) *env {
@@ -51,8 +53,14 @@ func newEnv(t testing.TB) *env {
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(svc, nil, m)
-	e := &env{t: t, store: st, metrics: m, svc: svc, srv: srv, clock: c, dbPath: dbPath}
+	var grep *logGrep
+	var logger *slog.Logger
+	if tt, ok := t.(*testing.T); ok {
+		grep = newLogGrep(tt)
+		logger = grep.logger()
+	}
+	srv := api.New(svc, logger, m)
+	e := &env{t: t, store: st, metrics: m, svc: svc, srv: srv, clock: c, dbPath: dbPath, grep: grep}
 	// Every answer is held to docs/openapi.json (contract_test.go).
 	e.http = httptest.NewServer(contractHandler(func() testing.TB { return e.t }, srv))
 	t.Cleanup(e.http.Close)
@@ -107,6 +115,9 @@ func (e *env) do(token, method, path string, body any, headers ...string) respon
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	if e.grep != nil {
+		e.grep.issued(token, b)
+	}
 	return response{status: res.StatusCode, header: res.Header, body: b}
 }
 

@@ -97,7 +97,7 @@ func sent(fields map[string]bool) []string {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *service.Error
 	if !errors.As(err, &e) {
-		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", keyformat.Redact(r.URL.Path), "err", keyformat.Redact(err.Error()))
 		e = service.Errorf(0, "internal", "internal error; the server log has details")
 	}
 	status := statusOf(e.Kind)

@@ -39,6 +39,7 @@ func New(svc *service.Service, logger *slog.Logger, m *metrics.Metrics) *Server 
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(keyformat.RedactingHandler(s.log.Handler())) // no key in a log line, whatever the path
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		routed(r)

@@ -29,8 +29,28 @@ const (
 // ErrMalformed is returned for anything that is not a well-formed key with a valid checksum.
 var ErrMalformed = errors.New("malformed key")
 
-// Generate returns a new key with the given prefix.
+// Generate returns a new key with the given prefix. Its random part always
+// passes Strong: the rare draw that EntropyBits rates low (about 5 in a
+// million) is drawn again, so a generated secret is always accepted back.
 func Generate(prefix string) string {
+	for {
+		if k := generate(prefix); Strong(k) {
+			return k
+		}
+	}
+}
+
+// Strong reports whether a well-formed key's random part carries at least
+// vocab.MinSecretBits by vocab.EntropyBits (the checksum adds none).
+func Strong(key string) bool {
+	i := strings.LastIndexByte(key, '_')
+	if i < 0 || len(key)-i-1 != RandomLen+ChecksumLen {
+		return false
+	}
+	return vocab.EntropyBits(key[i+1:len(key)-ChecksumLen]) >= vocab.MinSecretBits
+}
+
+func generate(prefix string) string {
 	var buf [RandomLen]byte
 	out := make([]byte, 0, len(prefix)+1+RandomLen+ChecksumLen)
 	out = append(out, prefix...)
@@ -163,3 +183,9 @@ func mayBeKey(run string) bool {
 }
 
 func isKeyByte(c byte) bool { return c == '_' || isBase62(c) }
+
+// WithChecksum completes s (a prefix, '_' and RandomLen base62 characters)
+// with its checksum: for tests that build a key from a chosen body.
+func WithChecksum(s string) string {
+	return string(appendChecksum([]byte(s), crc32.ChecksumIEEE([]byte(s))))
+}

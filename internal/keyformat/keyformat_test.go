@@ -1,6 +1,7 @@
 package keyformat
 
 import (
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -129,4 +130,19 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("Redact is not idempotent on %q", s)
 		}
 	})
+}
+
+func TestStrong(t *testing.T) {
+	for range 1000 {
+		if k := Generate("acme_live"); !Strong(k) {
+			t.Fatalf("Generate made %s, which Strong refuses", k)
+		}
+	}
+	weak := string(appendChecksum([]byte("keymint_"+strings.Repeat("0", RandomLen)), crc32.ChecksumIEEE([]byte("keymint_"+strings.Repeat("0", RandomLen)))))
+	if _, err := Parse(weak); err != nil {
+		t.Fatal(err)
+	}
+	if Strong(weak) {
+		t.Errorf("Strong(%s) = true", weak)
+	}
 }

@@ -436,6 +436,10 @@ resource "keymint_api_key" "ci" {
 			{Config: key(`scopes = ["read:data"]
   expires_at = "next tuesday"`), PlanOnly: true, ExpectError: regexp.MustCompile(`Invalid RFC3339`)},
 			{Config: key(`scopes = []`), PlanOnly: true, ExpectError: regexp.MustCompile(`at least 1`)},
+			// A literal secret_wo is checked against the server's rule at plan time.
+			{Config: key(`scopes = ["read:data"]
+  secret_wo = "` + keyformat.WithChecksum("acme_live_"+strings.Repeat("0", keyformat.RandomLen)) + `"
+  secret_wo_version = 1`), PlanOnly: true, ExpectError: regexp.MustCompile(`Guessable secret_wo`)},
 			// Known only to the server: the app's scopes. The apply fails and no key is made.
 			{Config: key(`scopes = ["admin"]`), ExpectError: regexp.MustCompile(`admin\s+not\s+among\s+app`)},
 			{

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -96,8 +98,8 @@ func (r *authAppResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				Attributes: map[string]schema.Attribute{
 					"requests": schema.Int64Attribute{
 						Required:            true,
-						MarkdownDescription: "Successful verifies allowed in any interval of length `window` (at least 1).",
-						Validators:          []validator.Int64{int64validator.AtLeast(1)},
+						MarkdownDescription: fmt.Sprintf("Successful verifies allowed in any interval of length `window` (1 to %d).", vocab.MaxRateRequests),
+						Validators:          []validator.Int64{int64validator.Between(1, vocab.MaxRateRequests)},
 					},
 					"window": schema.StringAttribute{
 						Required:            true,

@@ -22,6 +22,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/portal"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 )
 
 // Config is everything `keymint serve` takes.
@@ -134,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RootToken != "" && len(c.RootToken) < MinRootTokenLen {
 		return configErrorf("serve: KEYMINT_ROOT_TOKEN must be at least %d characters (it opens everything); generate one with: openssl rand -base64 32", MinRootTokenLen)
+	}
+	if c.RootToken != "" && vocab.EntropyBits(c.RootToken) < vocab.MinTokenBits {
+		return configErrorf("serve: KEYMINT_ROOT_TOKEN is too easy to guess (repeated, sequential or low-variety characters; it needs at least %d bits of randomness by keymint's estimate, and it opens everything); generate one with: openssl rand -base64 32", vocab.MinTokenBits)
 	}
 	for flagName, file := range map[string]string{"--root-token-file": c.RootTokenFile, "--addr-file": c.AddrFile} {
 		if err := CheckNewFile(flagName, file, flagName == "--root-token-file"); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/ratelimit"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -78,6 +79,7 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.log = slog.New(keyformat.RedactingHandler(s.log.Handler()))
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -127,11 +129,16 @@ func secretFor(fe *fieldErrors, app store.App, supplied string) secret {
 		return mint(app.KeyPrefix)
 	}
 	switch prefix, err := keyformat.Parse(supplied); {
+	case app.Slug == wire.ManagementApp:
+		// A management credential guards every app: only the server makes one.
+		fe.add("secret", "a management credential (a key of the reserved %q app) never takes a supplied secret: leave secret out and the server generates one", wire.ManagementApp)
 	case err != nil:
 		fe.add("secret", "is not a keymint key: %s_ then %d base62 characters ending in a valid checksum; generate one with the provider's ephemeral keymint_secret",
 			app.KeyPrefix, keyformat.RandomLen+keyformat.ChecksumLen)
 	case prefix != app.KeyPrefix:
 		fe.add("secret", "must start with the app's key_prefix %q", app.KeyPrefix+"_")
+	case !keyformat.Strong(supplied):
+		fe.add("secret", "is too easy to guess: %s", vocab.SecretRule)
 	}
 	return secret{hash: keyformat.Hash(supplied), start: keyformat.Start(supplied)}
 }

@@ -30,16 +30,20 @@ func validateDescription(fe *fieldErrors, v string) {
 	validatePrintable(fe, "description", v, "\n\r\t")
 }
 
-// validatePrintable refuses invalid UTF-8 and control characters (NUL,
-// escapes, line breaks...) but those in allowed: they break logs, terminals
-// and the tools that read keymint's output.
+// validatePrintable refuses invalid UTF-8, control characters (NUL,
+// escapes, line breaks...) but those in allowed, and invisible or
+// direction-changing characters: they break or spoof logs, terminals and the
+// tools that read keymint's output. Every text field passes through it.
 func validatePrintable(fe *fieldErrors, field, v, allowed string) {
 	if !utf8.ValidString(v) {
 		fe.add(field, "must be valid UTF-8")
 		return
 	}
 	if i := strings.IndexFunc(v, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune(allowed, r) }); i >= 0 {
-		fe.add(field, "must not contain control characters (found %U at byte %d)", []rune(v[i:])[0], i)
+		fe.add(field, "must not contain control characters (found %U at character %d)", []rune(v[i:])[0], utf8.RuneCountInString(v[:i]))
+	}
+	if msg := vocab.InvisibleError(v); msg != "" {
+		fe.add(field, "%s", msg)
 	}
 }
 
@@ -88,8 +92,8 @@ func validateRateLimit(fe *fieldErrors, rl *wire.RateLimit) *store.RateLimit {
 	if rl == nil {
 		return nil
 	}
-	if rl.Requests < 1 {
-		fe.add("rate_limit.requests", "must be at least 1")
+	if rl.Requests < 1 || rl.Requests > vocab.MaxRateRequests {
+		fe.add("rate_limit.requests", "must be from 1 to %d, got %d", vocab.MaxRateRequests, rl.Requests)
 	}
 	w, err := time.ParseDuration(rl.Window)
 	switch {

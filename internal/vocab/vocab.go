@@ -95,3 +95,7 @@ func FormatDuration(d time.Duration) string {
 	}
 	return s
 }
+
+// MaxRateRequests bounds a rate limit's requests: it fits a 32-bit integer
+// on every backend, so any database can be copied to any other.
+const MaxRateRequests = 1_000_000_000

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/client"
@@ -159,13 +158,13 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 		if err != nil {
 			return err
 		}
-		if err := replicas[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		if err := replicas[1].cmd.Process.Signal(sigStop); err != nil {
 			return err
 		}
 		start := time.Now()
 		err = c.RevokeKey(ctx, k.Key.ID)
 		r.RevokePaused = append(r.RevokePaused, time.Since(start))
-		_ = replicas[1].cmd.Process.Signal(syscall.SIGCONT)
+		_ = replicas[1].cmd.Process.Signal(sigCont)
 		if err != nil {
 			return err
 		}

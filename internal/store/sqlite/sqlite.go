@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/gofrs/flock"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
@@ -93,6 +94,9 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 // lockFile locks <real path of the database>.lock, creating the database
 // file first so that its real path exists to be resolved.
 func lockFile(path string) (*flock.Flock, error) {
+	if strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite path %q has a '?' or '#': keymint takes no SQLite URI parameters (it sets its own); name the file alone, e.g. sqlite:/var/lib/keymint/keymint.db", path)
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -120,14 +124,23 @@ func open(ctx context.Context, path string, o Options) (*Store, error) {
 	q := url.Values{}
 	// journal_size_limit: after a checkpoint, the WAL is cut back to this size
 	// rather than kept at its high-water mark (Compact truncates it to zero).
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)",
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(FULL)",
 		fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)} {
 		q.Add("_pragma", p)
 	}
 	// Write transactions take the write lock up front, so two of them never
 	// deadlock upgrading a read lock.
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The path goes into a file: URI escaped, so none of it is read as a
+	// URI parameter. FULL: an acknowledged write survives power loss, not
+	// only a crash of the process (NORMAL in WAL mode may lose the last
+	// transactions until a checkpoint).
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	u := url.URL{Scheme: "file", Path: "/" + strings.TrimPrefix(filepath.ToSlash(abs), "/")}
+	db, err := sql.Open("sqlite", "file://"+u.EscapedPath()+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}

@@ -198,3 +198,30 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// URI parameters are refused, and a path with URI characters is a path.
+func TestOpenRefusesURIParameters(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "k.db")
+	s, err := sqlite.Open(context.Background(), db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := sqlite.Open(context.Background(), db+"?x=1", sqlite.Options{}); err == nil || !strings.Contains(err.Error(), "no SQLite URI parameters") {
+		t.Fatalf("Open(%s?x=1) = %v", db, err)
+	}
+	odd := filepath.Join(dir, "a%20b c.db")
+	s2, err := sqlite.Open(context.Background(), odd, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := os.Stat(odd); err != nil {
+		t.Fatalf("the database is not at its literal path: %v", err)
+	}
+	var sync int
+	if err := s.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
+		t.Fatalf("synchronous = %d (%v), want 2 (FULL)", sync, err)
+	}
+}

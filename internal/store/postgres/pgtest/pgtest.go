@@ -120,8 +120,8 @@ func Start(settings ...string) (*Server, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	if cred != nil {
-		_ = os.Chown(s.log, int(cred.Credential.Uid), int(cred.Credential.Gid))
+	if uid, gid, ok := runsAs(cred); ok {
+		_ = os.Chown(s.log, uid, gid)
 	}
 	// Durability is not under test: fsync off makes the cluster quick to use.
 	s.cmd = exec.Command(postgres, "-D", data, "-p", strconv.Itoa(s.Port), "-c", "listen_addresses=127.0.0.1",

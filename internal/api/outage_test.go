@@ -1,0 +1,131 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
+	"github.com/keymint/terraform-provider-keymint/internal/store"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
+	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
+	"github.com/keymint/terraform-provider-keymint/internal/wire"
+)
+
+// logGrep holds every log line a test's server writes and, when the test
+// ends, fails it if any line holds a secret the test was issued or a token
+// it sent (a key's start, which is safe to log, is allowed).
+type logGrep struct {
+	mu      sync.Mutex
+	buf     strings.Builder
+	secrets map[string]bool
+}
+
+func newLogGrep(t *testing.T) *logGrep {
+	g := &logGrep{secrets: map[string]bool{}}
+	t.Cleanup(func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		logs := g.buf.String()
+		for s := range g.secrets {
+			if strings.Contains(logs, s[len(keyformat.Start(s)):]) {
+				t.Errorf("a secret (%s…) is in the log:\n%s", keyformat.Start(s), logs)
+			}
+		}
+	})
+	return g
+}
+
+func (g *logGrep) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.buf.Write(b)
+}
+
+func (g *logGrep) logger() *slog.Logger { return slog.New(slog.NewTextHandler(g, nil)) }
+
+var secretField = regexp.MustCompile(`"secret":"([^"]+)"`)
+
+// issued notes the secrets in an answer and the token sent.
+func (g *logGrep) issued(token string, body []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if token != "" && token != rootToken {
+		g.secrets[token] = true
+	}
+	for _, m := range secretField.FindAllSubmatch(body, -1) {
+		var s string
+		if json.Unmarshal(append(append([]byte{'"'}, m[1]...), '"'), &s) == nil && s != "" {
+			g.secrets[s] = true
+		}
+	}
+}
+
+// outage runs, on a server over st, requests that carry secrets in their
+// paths while the database is down (down stops it) and checks that the
+// answers are 500s and no log line holds a secret.
+func outage(t *testing.T, st store.Store, down func()) {
+	g := newLogGrep(t)
+	svc := service.New(service.Config{Store: st, RootTokenHash: keyformat.Hash(rootToken), Logger: g.logger()})
+	if err := svc.Bootstrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api.New(svc, g.logger(), nil))
+	t.Cleanup(hs.Close)
+	e := &env{t: t, http: hs, grep: g}
+	e.createApp("acme", "read")
+	k := e.createKey("acme", wire.CreateKey{Scopes: []string{"read"}})
+	down()
+	for _, c := range [][2]string{{"PATCH", "/v1/keys/" + k.Secret}, {"GET", "/v1/keys/" + k.Secret}, {"DELETE", "/v1/keys/" + k.Secret},
+		{"POST", "/v1/keys/" + k.Secret + "/rotate"}} {
+		body := `{}`
+		if c[0] == "PATCH" {
+			body = `{"name":"x"}`
+		}
+		r := e.do(rootToken, c[0], c[1], body)
+		if r.status != 500 || strings.Contains(string(r.body), k.Secret[len(k.Key.Start):]) {
+			t.Errorf("%s during the outage: %d %s", c[0], r.status, r.body)
+		}
+	}
+	e.do(k.Secret, "GET", "/v1/whoami", nil) // a token on the failing authentication path
+	g.mu.Lock()
+	logs := g.buf.String()
+	g.mu.Unlock()
+	if !strings.Contains(logs, "internal error") || !strings.Contains(logs, k.Key.Start+"…") {
+		t.Fatalf("the outage is not logged with the redacted path:\n%s", logs)
+	}
+}
+
+func TestOutageLogsNoSecretSQLite(t *testing.T) {
+	e := newEnv(t)
+	outage(t, e.store, func() { e.store.Close() })
+}
+
+func TestOutageLogsNoSecretPostgres(t *testing.T) {
+	pg := pgtest.Shared(t)
+	dsn := pg.NewDatabase(t)
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, dsn, postgres.Options{Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	name := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+	outage(t, st, func() {
+		// Refuse new connections to the database and end the open ones.
+		for _, q := range []string{"ALTER DATABASE " + name + " WITH ALLOW_CONNECTIONS false",
+			"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + name + "'"} {
+			if err := pg.Exec(ctx, "postgres", q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
