@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -174,5 +176,23 @@ func TestCrashDuringWrites(t *testing.T) {
 	defer st.Close()
 	if err := st.Check(ctx); err != nil {
 		t.Fatalf("after the crash: %v", err)
+	}
+}
+
+// A second server on the same SQLite file under another name (a hard link)
+// is refused, and the refusal names the process that holds the file.
+func TestSecondServerByHardLinkNamesTheHolder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.db")
+	cmd, _ := startServer(t, dir, "holder", "sqlite:"+path)
+	link := filepath.Join(t.TempDir(), "other-name.db")
+	if err := os.Link(path, link); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	c := cli{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + link}, c)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another keymint process (pid %d)", cmd.Process.Pid)) {
+		t.Fatalf("a second server through a hard link: %v; want a refusal naming pid %d", err, cmd.Process.Pid)
 	}
 }

@@ -105,7 +105,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	// A second server on the same file is refused.
 	second, _, _ := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "another-root-token-0123456789"}, "")
-	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, second); err == nil || !strings.Contains(err.Error(), "is open in another keymint process") {
+	if err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, second); err == nil || !strings.Contains(err.Error(), "one server runs per SQLite file") {
 		t.Fatalf("second server on the same file: %v", err)
 	}
 	if err := stop(); err != nil {
@@ -162,7 +162,7 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	}
 	// While the server runs, the token cannot be reset under it.
 	reset, _, _ := testCLI(nil, "")
-	if err := run(context.Background(), []string{"reset-root-token", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, reset); err == nil || !strings.Contains(err.Error(), "is open in another keymint process") {
+	if err := run(context.Background(), []string{"reset-root-token", "--db", "sqlite:" + filepath.Join(dir, "k.db")}, reset); err == nil || !strings.Contains(err.Error(), "one server runs per SQLite file") {
 		t.Fatalf("reset under a running server: %v", err)
 	}
 	if err := stop(); err != nil {

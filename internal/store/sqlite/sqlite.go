@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/gofrs/flock"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlstore"
 	"github.com/pressly/goose/v3"
@@ -31,7 +30,7 @@ var Migrations, _ = fs.Sub(migrations, "migrations")
 // Store is a store.Store on a SQLite file.
 type Store struct {
 	*sqlstore.Store
-	lock *flock.Flock
+	unlock func() error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -74,9 +73,9 @@ type Options struct {
 
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date. A database has one Store at a time: the verify cache
-// is sound only if every write goes through it. Open takes a lock beside
-// the real file (symlinks resolved), held until Close, and fails with
-// ErrInUse if another has it.
+// is sound only if every write goes through it. Open locks the file itself
+// (by its identity, so symlinks and hard links are the same file), held
+// until Close, and fails with ErrInUse if another has it.
 func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	lock, err := lockFile(path)
 	if err != nil {
@@ -84,40 +83,29 @@ func Open(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	s, err := open(ctx, path, o)
 	if err != nil {
-		_ = lock.Unlock()
+		_ = lock()
 		return nil, err
 	}
-	s.lock = lock
+	s.unlock = lock
 	return s, nil
 }
 
-// lockFile locks <real path of the database>.lock, creating the database
-// file first so that its real path exists to be resolved.
-func lockFile(path string) (*flock.Flock, error) {
+// lockFile refuses URI syntax in the path, creates the database file if
+// needed and locks it (lockInode: one server per file, whatever its name).
+func lockFile(path string) (unlock func() error, err error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite path %q has a '?' or '#': keymint takes no SQLite URI parameters (it sets its own); name the file alone, e.g. sqlite:/var/lib/keymint/keymint.db", path)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
+	// Created only if missing: closing a descriptor of a file this process's
+	// SQLite has open would drop its locks (see lockInode).
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		f.Close()
 	}
-	f.Close()
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return nil, err
-	}
-	if real, err = filepath.Abs(real); err != nil {
-		return nil, err
-	}
-	lock := flock.New(real + ".lock")
-	ok, err := lock.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", real, err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: %s is open in another keymint process (lock %s.lock): stop it first; one server runs per SQLite file", ErrInUse, real, real)
-	}
-	return lock, nil
+	return lockInode(path)
 }
 
 func open(ctx context.Context, path string, o Options) (*Store, error) {
@@ -169,8 +157,8 @@ func open(ctx context.Context, path string, o Options) (*Store, error) {
 
 func (s *Store) Close() error {
 	err := s.Store.Close()
-	if s.lock != nil {
-		err = errors.Join(err, s.lock.Unlock())
+	if s.unlock != nil {
+		err = errors.Join(err, s.unlock())
 	}
 	return err
 }

@@ -103,7 +103,11 @@ func TestOneStorePerFile(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{real, link, filepath.Join(dir, ".", "keymint.db")} {
+	hard := filepath.Join(t.TempDir(), "hard.db")
+	if err := os.Link(real, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{real, link, hard, filepath.Join(dir, ".", "keymint.db")} {
 		if s, err := sqlite.Open(context.Background(), path, sqlite.Options{}); !errors.Is(err, sqlite.ErrInUse) {
 			if s != nil {
 				s.Close()
@@ -133,7 +137,7 @@ func TestFilesPrivate(t *testing.T) {
 	if err := s.CreateApp(context.Background(), store.App{Slug: "a", Name: "a", Scopes: []string{"r"}, KeyPrefix: "a", CreatedAt: now, UpdatedAt: now}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)
