@@ -131,4 +131,4 @@ func (r *apiKeyEphemeral) Close(ctx context.Context, req ephemeral.CloseRequest,
 }
 
 // nameValidators is what the server requires of a name, checked at plan time.
-var nameValidators = []validator.String{stringvalidator.LengthBetween(1, vocab.NameMaxLen)}
+var nameValidators = []validator.String{stringvalidator.LengthBetween(1, vocab.NameMaxLen), visibleText{}}

@@ -143,7 +143,7 @@ func (r *apiKeyResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				MarkdownDescription: "Resource ids the key is confined to (e.g. `vault-1`); a confined key is refused for any other resource. Unset: not confined. Changing them creates a new key.",
 			},
 			"owner": schema.StringAttribute{
-				Optional: true, PlanModifiers: replace,
+				Optional: true, PlanModifiers: replace, Validators: textValidators,
 				MarkdownDescription: "Who the key is for (a customer, team or pipeline). Changing it creates a new key.",
 			},
 			"metadata": schema.MapAttribute{

@@ -436,6 +436,9 @@ resource "keymint_api_key" "ci" {
 			{Config: key(`scopes = ["read:data"]
   expires_at = "next tuesday"`), PlanOnly: true, ExpectError: regexp.MustCompile(`Invalid RFC3339`)},
 			{Config: key(`scopes = []`), PlanOnly: true, ExpectError: regexp.MustCompile(`at least 1`)},
+			// Spoofable text is refused at plan time, by the server's own check.
+			{Config: key(`scopes = ["read:data"]
+  owner = "team-\u202egnp"`), PlanOnly: true, ExpectError: regexp.MustCompile(`U\+202E\s+at\s+character\s+5`)},
 			// A literal secret_wo is checked against the server's rule at plan time.
 			{Config: key(`scopes = ["read:data"]
   secret_wo = "` + keyformat.WithChecksum("acme_live_"+strings.Repeat("0", keyformat.RandomLen)) + `"

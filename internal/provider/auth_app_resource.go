@@ -72,10 +72,12 @@ func (r *authAppResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			},
 			"name": schema.StringAttribute{
 				Required:            true,
+				Validators:          textValidators,
 				MarkdownDescription: "Display name.",
 			},
 			"description": schema.StringAttribute{
 				Optional:            true,
+				Validators:          textValidators,
 				Computed:            true,
 				Default:             stringdefault.StaticString(""),
 				MarkdownDescription: "Free-form description.",

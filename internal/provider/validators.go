@@ -23,6 +23,8 @@ var (
 		setvalidator.SizeAtLeast(1),
 		setvalidator.ValueStringsAre(stringvalidator.RegexMatches(vocab.ScopePattern, "must be a scope: "+vocab.ScopeRule)),
 	}
+	// textValidators: every free-text attribute, as the server checks it.
+	textValidators       = []validator.String{visibleText{}}
 	gracePeriodValidator = durationValidator{lo: 0, hi: vocab.MaxGracePeriod}
 	rateWindowValidator  = durationValidator{lo: time.Nanosecond, hi: vocab.MaxRateWindow}
 )
@@ -44,5 +46,22 @@ func (v durationValidator) ValidateString(ctx context.Context, req validator.Str
 	if err != nil || d < v.lo || d > v.hi {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid duration",
 			fmt.Sprintf("%q is not %s.", req.ConfigValue.ValueString(), v.Description(ctx)))
+	}
+}
+
+// visibleText refuses invisible and direction-changing characters (Unicode
+// Cf, Zl, Zp), by the server's own check (vocab.InvisibleError).
+type visibleText struct{}
+
+func (visibleText) Description(context.Context) string { return vocab.InvisibleRule }
+
+func (v visibleText) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (visibleText) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if msg := vocab.InvisibleError(req.ConfigValue.ValueString()); msg != "" {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invisible character", "The value "+msg+".")
 	}
 }
