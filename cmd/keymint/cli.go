@@ -31,10 +31,24 @@ type session struct {
 	json   bool
 }
 
+// serverFlags adds --endpoint and --insecure to fs and returns a function
+// that makes the client once fs is parsed: one rule for every command that
+// sends a token.
+func serverFlags(fs *flag.FlagSet, c cli) func(token string, opts ...client.Option) (*client.Client, error) {
+	endpoint := fs.String("endpoint", envOr(c.getenv, "KEYMINT_ENDPOINT", "http://127.0.0.1:8080"), "server URL (env KEYMINT_ENDPOINT)")
+	insecure := fs.Bool("insecure", envOr(c.getenv, "KEYMINT_INSECURE", "") == "true", "allow a plain http:// endpoint on another machine: the token travels in clear text (env KEYMINT_INSECURE=true)")
+	return func(token string, opts ...client.Option) (*client.Client, error) {
+		if *insecure {
+			opts = append(opts, client.WithInsecure())
+		}
+		return client.New(*endpoint, token, opts...)
+	}
+}
+
 // operatorFlags adds the global flags to fs and returns a function that
 // opens the session once fs is parsed.
 func operatorFlags(fs *flag.FlagSet, c cli) func() (*session, error) {
-	endpoint := fs.String("endpoint", envOr(c.getenv, "KEYMINT_ENDPOINT", "http://127.0.0.1:8080"), "server URL (env KEYMINT_ENDPOINT)")
+	connect := serverFlags(fs, c)
 	token := fs.String("token", "", "management token (default: env KEYMINT_TOKEN; prefer the variable, a flag shows in the process list)")
 	output := fs.String("o", "table", "output: table or json")
 	return func() (*session, error) {
@@ -48,7 +62,7 @@ func operatorFlags(fs *flag.FlagSet, c cli) func() (*session, error) {
 		if t == "" {
 			return nil, usageErrorf("%s: set KEYMINT_TOKEN (or --token) to a keymint management token", fs.Name())
 		}
-		cl, err := client.New(*endpoint, t, client.WithTimeout(30*time.Second))
+		cl, err := connect(t, client.WithTimeout(30*time.Second))
 		if err != nil {
 			return nil, usageErrorf("%s: %v", fs.Name(), err)
 		}

@@ -269,12 +269,20 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"copy", "--to", "postgres://h/db"}, "", 2, ""},
 		{[]string{"copy", "--from", db, "--to", "postgres://h/db"}, "", 2, ""}, // no database to copy from
 		{[]string{"serve", "--db", db, "--replica-lease", "1ms"}, "", 2, ""},
+		// A token never goes in clear text off this machine without --insecure.
+		{[]string{"apps", "list", "--endpoint", "http://keymint.example.invalid"}, "", 2, ""},
+		{[]string{"verify", "--endpoint", "http://keymint.example.invalid"}, "k", 2, ""},
 	} {
 		cl, out, errOut := testCLI(map[string]string{"KEYMINT_TOKEN": "t"}, c.stdin)
 		code := exitCode(run(context.Background(), c.args, cl), errOut)
 		if code != c.code || !strings.Contains(out.String(), c.stdout) {
 			t.Errorf("keymint %v: exit %d, stdout %q, stderr %q; want exit %d with %q", c.args, code, out, errOut, c.code, c.stdout)
 		}
+	}
+	// With --insecure the same command gets as far as the network (.invalid never resolves).
+	cl, _, errOut := testCLI(map[string]string{"KEYMINT_TOKEN": "t"}, "")
+	if code := exitCode(run(context.Background(), []string{"apps", "list", "--insecure", "--endpoint", "http://keymint.example.invalid"}, cl), errOut); code != 1 || !strings.Contains(errOut.String(), "cannot reach") {
+		t.Errorf("apps list --insecure to a remote http:// endpoint: exit %d, %s", code, errOut)
 	}
 	// A database password is never echoed, wherever it is written; a --db
 	// that is not usable is a usage error.
@@ -294,7 +302,7 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 	// A root token set in the environment must be long enough to be one.
-	cl, _, errOut := testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
+	cl, _, errOut = testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
 	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 || !strings.Contains(errOut.String(), "at least 24 characters") {
 		t.Errorf("a short KEYMINT_ROOT_TOKEN: exit %d, %s", code, errOut)
 	}

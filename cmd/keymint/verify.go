@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
@@ -25,7 +24,7 @@ func (e notValidError) Error() string { return "unexpected verdict " + e.code }
 // only for VALID.
 func verifyCmd(ctx context.Context, args []string, c cli) error {
 	fs := newFlagSet("verify", "verify [flags] < keyfile\n\nReads the key from standard input and the token from KEYMINT_TOKEN (a credential with the verify scope).\nPrints the verdict; exits 0 if it is VALID (or --expect), 3 if it is not, 1 on an error.", c)
-	endpoint := fs.String("endpoint", envOr(c.getenv, "KEYMINT_ENDPOINT", "http://127.0.0.1:8080"), "server URL (env KEYMINT_ENDPOINT)")
+	connect := serverFlags(fs, c)
 	scopes := fs.String("scopes", "", "comma-separated scopes the key must carry")
 	resource := fs.String("resource", "", "resource the key must be good for")
 	expect := fs.String("expect", wire.CodeValid, "the verdict that counts as success (e.g. REVOKED, to check a revocation)")
@@ -47,9 +46,9 @@ func verifyCmd(ctx context.Context, args []string, c cli) error {
 	if key == "" {
 		return usageErrorf("verify: no key on standard input (keymint verify < keyfile)")
 	}
-	cl, err := client.New(*endpoint, token)
+	cl, err := connect(token)
 	if err != nil {
-		return err
+		return usageErrorf("verify: %v", err)
 	}
 	req := wire.VerifyRequest{Key: key, Resource: *resource}
 	for _, sc := range strings.Split(*scopes, ",") {

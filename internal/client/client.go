@@ -37,7 +37,8 @@ type Client struct {
 	// MinBackoff and MaxBackoff bound the wait between retries.
 	MinBackoff, MaxBackoff time.Duration
 	// sleep waits between retries; tests replace it to record the waits.
-	sleep func(context.Context, time.Duration) error
+	sleep    func(context.Context, time.Duration) error
+	insecure bool // see WithInsecure
 }
 
 // Option configures a Client.
@@ -62,6 +63,9 @@ func New(endpoint, token string, opts ...Option) (*Client, error) {
 		MaxRetries: 4, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, sleep: sleepCtx}
 	for _, o := range opts {
 		o(c)
+	}
+	if err := checkTransport(u, c.insecure); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

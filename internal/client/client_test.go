@@ -138,6 +138,23 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
+// A token never goes in clear text off this machine unless the caller says so.
+func TestRefusesPlainHTTPToARemoteHost(t *testing.T) {
+	for _, ep := range []string{"http://keymint.example.invalid:8080", "http://keymint.example.invalid"} {
+		if _, err := New(ep, "t"); err == nil || !strings.Contains(err.Error(), "clear text") {
+			t.Errorf("New(%q): %v, want a refusal", ep, err)
+		}
+		if _, err := New(ep, "t", WithInsecure()); err != nil {
+			t.Errorf("New(%q, WithInsecure()): %v", ep, err)
+		}
+	}
+	for _, ep := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://keymint.example.invalid"} {
+		if _, err := New(ep, "t"); err != nil {
+			t.Errorf("New(%q): %v", ep, err)
+		}
+	}
+}
+
 func TestParseRetryAfter(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	if d, ok := parseRetryAfter("3", now); !ok || d != 3*time.Second {

@@ -135,6 +135,17 @@ data "keymint_auth_app" "x" {
   endpoint = "localhost:8080"
   token    = "whatever"
 }` + app, ExpectError: regexp.MustCompile(`Invalid keymint endpoint`)},
+			// A plain http:// endpoint off this machine is refused before any request
+			// (.invalid never resolves: nothing leaves loopback), unless insecure = true.
+			{Config: `provider "keymint" {
+  endpoint = "http://keymint.example.invalid:8080"
+  token    = "whatever"
+}` + app, ExpectError: regexp.MustCompile(`(?s)Invalid keymint endpoint.*refusing to send the token in clear\s+text`)},
+			{Config: `provider "keymint" {
+  endpoint = "http://keymint.example.invalid:8080"
+  token    = "whatever"
+  insecure = true
+}` + app, ExpectError: regexp.MustCompile(`Cannot reach keymint`)},
 			// An endpoint known only after apply is an error at plan, not a nil client.
 			{Config: `resource "terraform_data" "endpoint" {
   input = "` + ts.URL + `"

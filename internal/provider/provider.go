@@ -31,6 +31,7 @@ type providerModel struct {
 	Endpoint       types.String `tfsdk:"endpoint"`
 	Token          types.String `tfsdk:"token"`
 	RequestTimeout types.String `tfsdk:"request_timeout"`
+	Insecure       types.Bool   `tfsdk:"insecure"`
 }
 
 // defaultRequestTimeout bounds each request unless request_timeout says otherwise.
@@ -53,6 +54,10 @@ func (p *keymintProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 			"endpoint": schema.StringAttribute{
 				Optional:            true,
 				MarkdownDescription: "Base URL of the keymint server, e.g. `http://127.0.0.1:8080`. Defaults to the `KEYMINT_ENDPOINT` environment variable.",
+			},
+			"insecure": schema.BoolAttribute{
+				Optional:            true,
+				MarkdownDescription: "Allow a plain `http://` endpoint on another machine, sending the token in clear text. Without it the provider refuses such an endpoint (loopback addresses are always allowed). Defaults to the `KEYMINT_INSECURE` environment variable (`true`), else `false`.",
 			},
 			"request_timeout": schema.StringAttribute{
 				Optional:            true,
@@ -113,7 +118,11 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 		timeout = d
 	}
 	ua := fmt.Sprintf("terraform-provider-keymint/%s (+https://registry.terraform.io/providers/keymint/keymint) Terraform/%s", p.version, req.TerraformVersion)
-	c, err := client.New(endpoint, token, client.WithUserAgent(ua), client.WithTimeout(timeout))
+	opts := []client.Option{client.WithUserAgent(ua), client.WithTimeout(timeout)}
+	if cfg.Insecure.ValueBool() || cfg.Insecure.IsNull() && os.Getenv("KEYMINT_INSECURE") == "true" {
+		opts = append(opts, client.WithInsecure())
+	}
+	c, err := client.New(endpoint, token, opts...)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid keymint endpoint", err.Error())
 		return
