@@ -14,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // The operator's commands: `keymint apps ...` and `keymint keys ...`, each a
@@ -27,7 +27,7 @@ import (
 // session is what every operator command shares: the client and the output format.
 type session struct {
 	cli
-	client *client.Client
+	client *keymint.Client
 	json   bool
 }
 
@@ -48,7 +48,7 @@ func operatorFlags(fs *flag.FlagSet, c cli) func() (*session, error) {
 		if t == "" {
 			return nil, usageErrorf("%s: set KEYMINT_TOKEN (or --token) to a keymint management token", fs.Name())
 		}
-		cl, err := client.New(*endpoint, t, client.WithTimeout(30*time.Second))
+		cl, err := keymint.New(*endpoint, t, keymint.WithTimeout(30*time.Second))
 		if err != nil {
 			return nil, usageErrorf("%s: %v", fs.Name(), err)
 		}

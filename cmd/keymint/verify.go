@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // notValidError is a verdict other than the expected one (VALID by default): exit code 3.
@@ -47,7 +47,7 @@ func verifyCmd(ctx context.Context, args []string, c cli) error {
 	if key == "" {
 		return usageErrorf("verify: no key on standard input (keymint verify < keyfile)")
 	}
-	cl, err := client.New(*endpoint, token)
+	cl, err := keymint.New(*endpoint, token)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,7 @@
 // Retry-After, and sends an Idempotency-Key on creates and rotations so a
 // retried create never makes a second key, nor a retried rotation a second
 // secret.
-package client
+package keymint
 
 import (
 	"bytes"
