@@ -14,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // The operator's commands: `keymint apps ...` and `keymint keys ...`, each a
@@ -27,21 +27,21 @@ import (
 // session is what every operator command shares: the client and the output format.
 type session struct {
 	cli
-	client *client.Client
+	client *keymint.Client
 	json   bool
 }
 
 // serverFlags adds --endpoint and --insecure to fs and returns a function
 // that makes the client once fs is parsed: one rule for every command that
 // sends a token.
-func serverFlags(fs *flag.FlagSet, c cli) func(token string, opts ...client.Option) (*client.Client, error) {
+func serverFlags(fs *flag.FlagSet, c cli) func(token string, opts ...keymint.Option) (*keymint.Client, error) {
 	endpoint := fs.String("endpoint", envOr(c.getenv, "KEYMINT_ENDPOINT", "http://127.0.0.1:8080"), "server URL (env KEYMINT_ENDPOINT)")
 	insecure := fs.Bool("insecure", envOr(c.getenv, "KEYMINT_INSECURE", "") == "true", "allow a plain http:// endpoint on another machine: the token travels in clear text (env KEYMINT_INSECURE=true)")
-	return func(token string, opts ...client.Option) (*client.Client, error) {
+	return func(token string, opts ...keymint.Option) (*keymint.Client, error) {
 		if *insecure {
-			opts = append(opts, client.WithInsecure())
+			opts = append(opts, keymint.WithInsecure())
 		}
-		return client.New(*endpoint, token, opts...)
+		return keymint.New(*endpoint, token, opts...)
 	}
 }
 
@@ -62,7 +62,7 @@ func operatorFlags(fs *flag.FlagSet, c cli) func() (*session, error) {
 		if t == "" {
 			return nil, usageErrorf("%s: set KEYMINT_TOKEN (or --token) to a keymint management token", fs.Name())
 		}
-		cl, err := connect(t, client.WithTimeout(30*time.Second))
+		cl, err := connect(t, keymint.WithTimeout(30*time.Second))
 		if err != nil {
 			return nil, usageErrorf("%s: %v", fs.Name(), err)
 		}

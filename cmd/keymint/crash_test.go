@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // TestMain lets a test run this binary as `keymint` in a child process
@@ -83,7 +83,7 @@ func TestCrashDuringWrites(t *testing.T) {
 	dir := t.TempDir()
 	cmd, url := startChild(t, dir)
 	ctx := context.Background()
-	c, err := client.New(url, childRootToken)
+	c, err := keymint.New(url, childRootToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestCrashDuringWrites(t *testing.T) {
 
 	cmd, url = startChild(t, dir)
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	c, _ = client.New(url, childRootToken)
+	c, _ = keymint.New(url, childRootToken)
 	keys, err := c.ListKeys(ctx, "acme", "")
 	if err != nil {
 		t.Fatal(err)

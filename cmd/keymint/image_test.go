@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // podman runs podman with its own storage under dir, with what these
@@ -69,7 +69,7 @@ func TestContainerImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	run := func(name string) *client.Client {
+	run := func(name string) *keymint.Client {
 		podman(t, dir, "run", "-d", "--name", name, "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
 			"-v", volume+":/data", "-e", "KEYMINT_ADDR="+addr, "-e", "KEYMINT_ROOT_TOKEN="+token, "keymint:test")
 		deadline := time.Now().Add(30 * time.Second)
@@ -86,7 +86,7 @@ func TestContainerImage(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond) // another process's start-up: no clock to inject
 		}
-		c, err := client.New("http://"+addr, token)
+		c, err := keymint.New("http://"+addr, token)
 		if err != nil {
 			t.Fatal(err)
 		}

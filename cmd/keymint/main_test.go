@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // syncBuffer is a log sink the server and the test can share.
@@ -66,7 +66,7 @@ func startServe(t *testing.T, dir string, env map[string]string, extra ...string
 }
 
 // seedKey creates the app acme and a read key in it.
-func seedKey(t *testing.T, c *client.Client) wire.KeyWithSecret {
+func seedKey(t *testing.T, c *keymint.Client) wire.KeyWithSecret {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: "acme", Name: "Acme", Scopes: []string{"read"}, KeyPrefix: "acme"}); err != nil {
@@ -82,7 +82,7 @@ func seedKey(t *testing.T, c *client.Client) wire.KeyWithSecret {
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	url, logs, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test-0123456789"})
-	c, err := client.New(url, "root-token-for-test-0123456789")
+	c, err := keymint.New(url, "root-token-for-test-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	if out.String() != "" || strings.Contains(logs.String(), "keymint_root_") {
 		t.Fatal("the root token was shown again on a later start")
 	}
-	c, _ := client.New(url, token)
+	c, _ := keymint.New(url, token)
 	if _, err := c.Whoami(context.Background()); err != nil {
 		t.Fatalf("the printed root token does not work after a restart: %v", err)
 	}
@@ -193,10 +193,10 @@ func TestRootTokenGeneratedOnce(t *testing.T) {
 	newToken := strings.TrimSpace(string(b))
 	url, _, _, stop = startServe(t, dir, nil)
 	defer stop()
-	if c, _ := client.New(url, token); client.StatusCode(errOf(c.Whoami(context.Background()))) != 401 {
+	if c, _ := keymint.New(url, token); keymint.StatusCode(errOf(c.Whoami(context.Background()))) != 401 {
 		t.Fatal("the old root token still works after a reset")
 	}
-	if c, _ := client.New(url, newToken); errOf(c.Whoami(context.Background())) != nil {
+	if c, _ := keymint.New(url, newToken); errOf(c.Whoami(context.Background())) != nil {
 		t.Fatal("the new root token does not work")
 	}
 }
@@ -329,7 +329,7 @@ func TestVerifyExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	url, _, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN": "root-token-for-test-0123456789"})
 	defer stop()
-	c, _ := client.New(url, "root-token-for-test-0123456789")
+	c, _ := keymint.New(url, "root-token-for-test-0123456789")
 	ctx := context.Background()
 	k := seedKey(t, c)
 	env := map[string]string{"KEYMINT_TOKEN": "root-token-for-test-0123456789", "KEYMINT_ENDPOINT": url}

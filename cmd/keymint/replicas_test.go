@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // replicaLease is the lease the test replicas run with: what a change waits
@@ -37,7 +37,7 @@ type replicaSet struct {
 	db      *sql.DB
 	cmds    []*exec.Cmd
 	urls    []string
-	clients []*client.Client
+	clients []*keymint.Client
 	// tolerateErrors: verifies may fail (a replica's connections are being
 	// killed); only a stale VALID fails the test.
 	tolerateErrors bool
@@ -71,7 +71,7 @@ func startReplicaSet(t *testing.T, dsn string, specs [][]string) *replicaSet {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			_ = cmd.Wait()
 		})
-		c, err := client.New(url, childRootToken, client.WithTimeout(10*time.Second))
+		c, err := keymint.New(url, childRootToken, keymint.WithTimeout(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func (r *replicaSet) createKeys(app string, n int) []liveKey {
 }
 
 // change revokes, disables or rotates (0s grace) key i by its index, through client c.
-func change(ctx context.Context, c *client.Client, i int, k liveKey) (string, error) {
+func change(ctx context.Context, c *keymint.Client, i int, k liveKey) (string, error) {
 	switch i % 3 {
 	case 0:
 		return "revoke", c.RevokeKey(ctx, k.id)
@@ -563,7 +563,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	cmd, url := startChild(t, dir)
-	c, _ := client.New(url, childRootToken)
+	c, _ := keymint.New(url, childRootToken)
 	if _, err := c.CreateApp(ctx, wire.CreateApp{Slug: "acme", Name: "Acme", Scopes: []string{"read"}, KeyPrefix: "acme",
 		RateLimit: &wire.RateLimit{Requests: 100, Window: "1m"}}); err != nil {
 		t.Fatal(err)
@@ -604,7 +604,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 
 	_, pgURL := startServer(t, dir, "pg", dsn)
-	pc, _ := client.New(pgURL, childRootToken)
+	pc, _ := keymint.New(pgURL, childRootToken)
 	for _, s := range secrets {
 		want := wire.CodeValid
 		if s == revoked {
@@ -631,7 +631,7 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 	}
 }
 
-func mustFindID(t *testing.T, c *client.Client, secret string) string {
+func mustFindID(t *testing.T, c *keymint.Client, secret string) string {
 	t.Helper()
 	k, err := c.FindKey(context.Background(), secret)
 	if err != nil {

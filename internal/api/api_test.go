@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 func TestHealthz(t *testing.T) {
@@ -632,7 +632,7 @@ func TestClientRotateRetryAfterLostResponse(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer proxy.Close()
-	c, err := client.New(proxy.URL, rootToken)
+	c, err := keymint.New(proxy.URL, rootToken)
 	if err != nil {
 		t.Fatal(err)
 	}

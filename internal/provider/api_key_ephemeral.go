@@ -14,9 +14,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 var (
@@ -28,7 +28,7 @@ var (
 func NewAPIKeyEphemeral() ephemeral.EphemeralResource { return &apiKeyEphemeral{now: time.Now} }
 
 type apiKeyEphemeral struct {
-	client *client.Client
+	client *keymint.Client
 	now    func() time.Time
 }
 
@@ -124,7 +124,7 @@ func (r *apiKeyEphemeral) Close(ctx context.Context, req ephemeral.CloseRequest,
 	if len(private) == 0 || resp.Diagnostics.HasError() || json.Unmarshal(private, &id) != nil {
 		return
 	}
-	if err := r.client.RevokeKey(ctx, id); err != nil && !client.IsNotFound(err) {
+	if err := r.client.RevokeKey(ctx, id); err != nil && !keymint.IsNotFound(err) {
 		resp.Diagnostics.AddError("Could not revoke ephemeral keymint API key",
 			fmt.Sprintf("%v. Key %s expires on its own at the end of its ttl; revoke it by hand to end it sooner.", err, id))
 	}

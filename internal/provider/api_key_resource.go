@@ -23,10 +23,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 var (
@@ -81,7 +81,7 @@ func writeOnlySecret(ctx context.Context, config tfsdk.Config) (string, diag.Dia
 func NewAPIKeyResource() resource.Resource { return &apiKeyResource{now: time.Now} }
 
 type apiKeyResource struct {
-	client *client.Client
+	client *keymint.Client
 	now    func() time.Time
 }
 
@@ -341,7 +341,7 @@ func (r *apiKeyResource) Create(ctx context.Context, req resource.CreateRequest,
 	})
 	if err != nil {
 		detail := err.Error()
-		if client.IsNotFound(err) {
+		if keymint.IsNotFound(err) {
 			detail += "\n\nThe app must exist first: create it with keymint_auth_app and reference its slug (app = keymint_auth_app.<name>.slug)."
 		}
 		resp.Diagnostics.AddError("Could not create keymint API key", detail)
@@ -359,7 +359,7 @@ func (r *apiKeyResource) Create(ctx context.Context, req resource.CreateRequest,
 // An expired key is not gone: it stays in state (see Read).
 func goneReason(k wire.Key, err error) string {
 	switch {
-	case client.IsNotFound(err):
+	case keymint.IsNotFound(err):
 		return "was deleted outside Terraform (or its app was)"
 	case err != nil:
 		return ""
@@ -469,7 +469,7 @@ func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest,
 		k, err := r.client.RotateKey(ctx, id, wire.RotateKey{GracePeriod: plan.RotationGracePeriod.ValueString(), Secret: rotateTo})
 		if err != nil {
 			detail := err.Error()
-			if client.StatusCode(err) == http.StatusConflict {
+			if keymint.StatusCode(err) == http.StatusConflict {
 				detail += "\n\nA revoked key cannot be rotated; run terraform apply -replace=<address> to create a new one."
 			}
 			resp.Diagnostics.AddError("Could not rotate keymint API key", detail)
@@ -505,7 +505,7 @@ func (r *apiKeyResource) Delete(ctx context.Context, req resource.DeleteRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if err := r.client.RevokeKey(ctx, id.ValueString()); err != nil && !client.IsNotFound(err) {
+	if err := r.client.RevokeKey(ctx, id.ValueString()); err != nil && !keymint.IsNotFound(err) {
 		resp.Diagnostics.AddError("Could not revoke keymint API key", err.Error())
 	}
 }

@@ -21,9 +21,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 const keyAddr = "keymint_api_key.ci"
@@ -395,7 +395,7 @@ func TestRotatedElsewhere(t *testing.T) {
 }
 
 func TestGoneReasonWarnings(t *testing.T) {
-	notFound := &client.Error{StatusCode: 404}
+	notFound := &keymint.Error{StatusCode: 404}
 	for _, c := range []struct {
 		key  wire.Key
 		err  error
@@ -406,7 +406,7 @@ func TestGoneReasonWarnings(t *testing.T) {
 		{wire.Key{Status: "expired"}, nil, ""}, // stays in state
 		{wire.Key{Status: "disabled"}, nil, ""},
 		{wire.Key{Status: "active"}, nil, ""},
-		{wire.Key{}, &client.Error{StatusCode: 500}, ""},
+		{wire.Key{}, &keymint.Error{StatusCode: 500}, ""},
 	} {
 		if got := goneReason(c.key, c.err); (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
 			t.Errorf("goneReason(%s, %v) = %q, want %q", c.key.Status, c.err, got, c.want)

@@ -11,14 +11,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // NewAPIKeysDataSource is the keymint_api_keys data source.
 func NewAPIKeysDataSource() datasource.DataSource { return &apiKeysDataSource{} }
 
-type apiKeysDataSource struct{ client *client.Client }
+type apiKeysDataSource struct{ client *keymint.Client }
 
 type apiKeysDataModel struct {
 	ID     types.String      `tfsdk:"id"`

@@ -9,13 +9,13 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // NewAuthAppDataSource is the keymint_auth_app data source.
 func NewAuthAppDataSource() datasource.DataSource { return &authAppDataSource{} }
 
-type authAppDataSource struct{ client *client.Client }
+type authAppDataSource struct{ client *keymint.Client }
 
 type authAppDataModel struct {
 	ID          types.String      `tfsdk:"id"`

@@ -18,9 +18,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/vocab"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 var (
@@ -31,7 +31,7 @@ var (
 // NewAuthAppResource is the keymint_auth_app resource.
 func NewAuthAppResource() resource.Resource { return &authAppResource{} }
 
-type authAppResource struct{ client *client.Client }
+type authAppResource struct{ client *keymint.Client }
 
 type rateLimitModel struct {
 	Requests types.Int64  `tfsdk:"requests"`
@@ -183,7 +183,7 @@ func (r *authAppResource) Create(ctx context.Context, req resource.CreateRequest
 	})
 	if err != nil {
 		hint := ""
-		if client.ProblemCode(err) == "slug_taken" { // not key_prefix_taken: that app may be one this token cannot see
+		if keymint.ProblemCode(err) == "slug_taken" { // not key_prefix_taken: that app may be one this token cannot see
 			hint = "\n\nTo manage the existing app, import it: terraform import <address> " + plan.Slug.ValueString()
 		}
 		resp.Diagnostics.AddError("Could not create keymint auth app", err.Error()+hint)
@@ -200,7 +200,7 @@ func (r *authAppResource) Read(ctx context.Context, req resource.ReadRequest, re
 		return
 	}
 	a, err := r.client.GetApp(ctx, state.Slug.ValueString())
-	if client.IsNotFound(err) {
+	if keymint.IsNotFound(err) {
 		resp.Diagnostics.AddWarning("keymint auth app deleted outside Terraform",
 			"The auth app "+state.Slug.ValueString()+" no longer exists on the server; it is removed from state and the next apply creates it again.")
 		resp.State.RemoveResource(ctx)
@@ -241,8 +241,8 @@ func (r *authAppResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	err := r.client.DeleteApp(ctx, state.Slug.ValueString(), state.ForceDestroy.ValueBool())
 	switch {
-	case err == nil || client.IsNotFound(err):
-	case client.StatusCode(err) == http.StatusConflict:
+	case err == nil || keymint.IsNotFound(err):
+	case keymint.StatusCode(err) == http.StatusConflict:
 		resp.Diagnostics.AddError("keymint auth app still has live keys",
 			err.Error()+"\n\nRevoke those keys (destroy their keymint_api_key resources), or set force_destroy = true on this app "+
 				"and apply before destroying, to revoke them along with the app.")

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 var _ provider.ProviderWithEphemeralResources = (*keymintProvider)(nil)
@@ -118,11 +118,11 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 		timeout = d
 	}
 	ua := fmt.Sprintf("terraform-provider-keymint/%s (+https://registry.terraform.io/providers/keymint/keymint) Terraform/%s", p.version, req.TerraformVersion)
-	opts := []client.Option{client.WithUserAgent(ua), client.WithTimeout(timeout)}
+	opts := []keymint.Option{keymint.WithUserAgent(ua), keymint.WithTimeout(timeout)}
 	if cfg.Insecure.ValueBool() || cfg.Insecure.IsNull() && os.Getenv("KEYMINT_INSECURE") == "true" {
-		opts = append(opts, client.WithInsecure())
+		opts = append(opts, keymint.WithInsecure())
 	}
-	c, err := client.New(endpoint, token, opts...)
+	c, err := keymint.New(endpoint, token, opts...)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Invalid keymint endpoint", err.Error())
 		return
@@ -131,7 +131,7 @@ func (p *keymintProvider) Configure(ctx context.Context, req provider.ConfigureR
 	// rather than a failure halfway through an apply.
 	c.MaxRetries = 1 // so an endpoint that never answers fails in about two timeouts
 	if _, err := c.Whoami(ctx); err != nil {
-		if client.StatusCode(err) == http.StatusUnauthorized {
+		if keymint.StatusCode(err) == http.StatusUnauthorized {
 			resp.Diagnostics.AddAttributeError(path.Root("token"), "keymint rejected the token",
 				"The server at "+endpoint+" does not accept this token: it is unknown, revoked, expired or disabled. Check KEYMINT_TOKEN.")
 		} else {
@@ -170,13 +170,13 @@ func (p *keymintProvider) DataSources(context.Context) []func() datasource.DataS
 }
 
 // configuredClient takes the client from provider data, or says why there is none.
-func configuredClient(data any) (*client.Client, string) {
+func configuredClient(data any) (*keymint.Client, string) {
 	if data == nil {
 		return nil, "" // not configured yet (e.g. validate): nothing to do
 	}
-	c, ok := data.(*client.Client)
+	c, ok := data.(*keymint.Client)
 	if !ok {
-		return nil, fmt.Sprintf("expected *client.Client, got %T; please report this issue to the provider developers", data)
+		return nil, fmt.Sprintf("expected *keymint.Client, got %T; please report this issue to the provider developers", data)
 	}
 	return c, ""
 }

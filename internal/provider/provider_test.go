@@ -19,13 +19,13 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/clock"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store/sqlite"
 	"github.com/keymint/terraform-provider-keymint/internal/tfmirror"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 var protoV6Providers = map[string]func() (tfprotov6.ProviderServer, error){
@@ -97,7 +97,7 @@ type testServer struct {
 	URL    string
 	Token  string
 	Clock  *clock.Fake
-	Client *client.Client
+	Client *keymint.Client
 
 	mu       sync.Mutex
 	requests []string
@@ -127,7 +127,7 @@ func newTestServer(t *testing.T) *testServer {
 	}))
 	t.Cleanup(func() { hs.Close(); st.Close() })
 	ts.URL = hs.URL
-	if ts.Client, err = client.New(hs.URL, testRootToken); err != nil {
+	if ts.Client, err = keymint.New(hs.URL, testRootToken); err != nil {
 		t.Fatal(err)
 	}
 	return ts

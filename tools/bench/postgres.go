@@ -7,9 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres/pgtest"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 // churnRate is the writes per second (rotations, disables, revokes of keys
@@ -17,7 +17,7 @@ import (
 const churnRate = 10
 
 // churnKeys creates the keys the churn writes work through.
-func churnKeys(ctx context.Context, c *client.Client, n int) ([]string, error) {
+func churnKeys(ctx context.Context, c *keymint.Client, n int) ([]string, error) {
 	ids := make([]string, n)
 	_, err := parallel(n, 8, func(i int) error {
 		k, err := c.CreateKey(ctx, "app-0", wire.CreateKey{Name: fmt.Sprintf("churn %d", i), Scopes: []string{"read:data"}})
@@ -29,7 +29,7 @@ func churnKeys(ctx context.Context, c *client.Client, n int) ([]string, error) {
 
 // benchChurn measures verify at 64 connections without and with churnRate
 // writes per second, alternating run by run.
-func benchChurn(ctx context.Context, urls []string, token string, reqs []request, c *client.Client, ids []string) (without, with []loadResult, err error) {
+func benchChurn(ctx context.Context, urls []string, token string, reqs []request, c *keymint.Client, ids []string) (without, with []loadResult, err error) {
 	next := 0
 	for run := range *runs {
 		logf("churn: run %d/%d on %d server(s)", run+1, *runs, len(urls))
@@ -94,7 +94,7 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 		replicas = append(replicas, p)
 	}
 	urls := []string{replicas[0].url(), replicas[1].url()}
-	c, err := client.New(urls[0], benchRootToken)
+	c, err := keymint.New(urls[0], benchRootToken)
 	if err != nil {
 		return err
 	}

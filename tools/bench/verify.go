@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/keymint/terraform-provider-keymint/internal/client"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
+	"github.com/keymint/terraform-provider-keymint/keymint"
 )
 
 const benchRootToken = "bench-root-token-0123456789"
@@ -50,7 +50,7 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	defer srv.stop()
-	c, err := client.New(srv.url(), benchRootToken)
+	c, err := keymint.New(srv.url(), benchRootToken)
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,7 @@ const benchApps = 10
 
 // seedKeys creates a verify-scoped credential, 10 apps (with limit, if any)
 // and n keys across them through the API, 16 at a time.
-func seedKeys(ctx context.Context, c *client.Client, n int, limit *wire.RateLimit) (seeded, error) {
+func seedKeys(ctx context.Context, c *keymint.Client, n int, limit *wire.RateLimit) (seeded, error) {
 	var s seeded
 	var err error
 	// Applications verify with a narrow credential, which costs a lookup of its own.

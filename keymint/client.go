@@ -1,11 +1,4 @@
-// Package client is the typed Go client for the keymint API, used by the
-// Terraform provider and the tools in this repo.
-//
-// It retries 429, 5xx and connection errors with exponential backoff, honours
-// Retry-After, and sends an Idempotency-Key on creates and rotations so a
-// retried create never makes a second key, nor a retried rotation a second
-// secret.
-package client
+package keymint
 
 import (
 	"bytes"
@@ -95,6 +88,7 @@ type Error struct {
 	Problem    wire.Problem
 }
 
+// Error describes the problem: status, code, detail and any field errors.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "keymint API: %d %s", e.StatusCode, e.Problem.Code)
@@ -262,24 +256,28 @@ func esc(s string) string { return url.PathEscape(s) }
 
 // ---- apps
 
+// CreateApp creates an app (sent with an Idempotency-Key, so a retry cannot make two).
 func (c *Client) CreateApp(ctx context.Context, req wire.CreateApp) (wire.App, error) {
 	var a wire.App
 	err := c.do(ctx, "POST", "/v1/apps", req, &a, true)
 	return a, err
 }
 
+// GetApp returns the app with the given slug.
 func (c *Client) GetApp(ctx context.Context, slug string) (wire.App, error) {
 	var a wire.App
 	err := c.do(ctx, "GET", "/v1/apps/"+esc(slug), nil, &a, false)
 	return a, err
 }
 
+// ListApps returns every app the token may read.
 func (c *Client) ListApps(ctx context.Context) ([]wire.App, error) {
 	var l wire.AppList
 	err := c.do(ctx, "GET", "/v1/apps", nil, &l, false)
 	return l.Apps, err
 }
 
+// UpdateApp changes the fields req sets and leaves the others alone.
 func (c *Client) UpdateApp(ctx context.Context, slug string, req wire.UpdateApp) (wire.App, error) {
 	var a wire.App
 	err := c.do(ctx, "PATCH", "/v1/apps/"+esc(slug), req, &a, false)
@@ -294,12 +292,15 @@ func (c *Client) DeleteApp(ctx context.Context, slug string, force bool) error {
 
 // ---- keys
 
+// CreateKey mints a key in app; the answer holds its secret, shown only this once.
+// It is sent with an Idempotency-Key, so a retry leaves one key.
 func (c *Client) CreateKey(ctx context.Context, app string, req wire.CreateKey) (wire.KeyWithSecret, error) {
 	var k wire.KeyWithSecret
 	err := c.do(ctx, "POST", "/v1/apps/"+esc(app)+"/keys", req, &k, true)
 	return k, err
 }
 
+// GetKey returns the key with the given id (never its secret).
 func (c *Client) GetKey(ctx context.Context, id string) (wire.Key, error) {
 	var k wire.Key
 	err := c.do(ctx, "GET", "/v1/keys/"+esc(id), nil, &k, false)
@@ -330,6 +331,7 @@ func (c *Client) ListKeys(ctx context.Context, app, status string) ([]wire.Key, 
 	}
 }
 
+// UpdateKey changes a key's name, metadata or enabled flag.
 func (c *Client) UpdateKey(ctx context.Context, id string, req wire.UpdateKey) (wire.Key, error) {
 	var k wire.Key
 	err := c.do(ctx, "PATCH", "/v1/keys/"+esc(id), req, &k, false)
@@ -393,6 +395,9 @@ func (c *Client) FindKey(ctx context.Context, secret string) (wire.Key, error) {
 	return k, err
 }
 
+// Verify asks whether req.Key is valid for req.Scopes and req.Resource.
+// A refused key is not an error: the verdict's Code says why (NOT_FOUND,
+// REVOKED, RATE_LIMITED, ...); an error means keymint could not answer.
 func (c *Client) Verify(ctx context.Context, req wire.VerifyRequest) (wire.VerifyResponse, error) {
 	var v wire.VerifyResponse
 	err := c.do(ctx, "POST", "/v1/verify", req, &v, false)
