@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,7 +34,8 @@ func healthcheck(ctx context.Context, args []string, c cli) error {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
+		// %v, not %w: this is a probe of the local server, not a client of a remote one.
+		return fmt.Errorf("healthcheck: %s: %v", *url, errors.Unwrap(err))
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {

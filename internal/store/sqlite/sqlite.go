@@ -100,6 +100,9 @@ func lockFile(path string) (unlock func() error, err error) {
 	// SQLite has open would drop its locks (see lockInode).
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cannot create the database %s: the directory %s does not exist; create it first (owned by the server's user)", path, filepath.Dir(path))
+		}
 		if err != nil {
 			return nil, err
 		}
