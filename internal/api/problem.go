@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -36,6 +38,7 @@ var statuses = map[service.Kind]int{
 	service.TooLarge:         http.StatusRequestEntityTooLarge,
 	service.Unsupported:      http.StatusUnsupportedMediaType,
 	service.MethodNotAllowed: http.StatusMethodNotAllowed,
+	service.TooManyRequests:  http.StatusTooManyRequests,
 }
 
 // StatusOf is the HTTP status of a service error kind, for the portal's pages.
@@ -109,6 +112,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keymint"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"path"
@@ -30,12 +31,16 @@ type Server struct {
 	// promptly now (GET /readyz: 503 with its error as the reason), and
 	// whether its verify cache answers ("on", or "off: <why>").
 	Ready func(context.Context) (cache string, err error)
+	// Now is the clock of the failed-authentication throttle (nil:
+	// time.Now); tests inject one.
+	Now      func() time.Time
+	throttle *authThrottle
 }
 
 // New returns the HTTP API for svc; logger gets a line per request (nil:
 // none), m the request durations (nil: metrics off).
 func New(svc *service.Service, logger *slog.Logger, m *metrics.Metrics) *Server {
-	s := &Server{svc: svc, log: logger, metrics: m}
+	s := &Server{svc: svc, log: logger, metrics: m, throttle: newAuthThrottle(maxThrottledAddrs)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -163,10 +168,25 @@ func requestID(r *http.Request) string {
 type requestLogKey struct{}
 
 // authenticated resolves the bearer token to a principal and calls h.
+// A failure is counted against the client's address; past
+// AuthFailureBurst in AuthFailureWindow the address gets 429 for every
+// failing token (a missing one without looking further), while a valid
+// token is always served.
 func (s *Server) authenticated(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l := routed(r)
-		p, err := s.svc.Authenticate(r.Context(), bearerToken(r))
+		addr, now := clientAddr(r.RemoteAddr), s.now()
+		token := bearerToken(r)
+		if wait, throttled := s.throttle.throttled(addr, now); throttled && token == "" {
+			s.writeError(w, r, tooManyAuthFailures(wait))
+			return
+		}
+		p, err := s.svc.Authenticate(r.Context(), token)
+		if e := (*service.Error)(nil); errors.As(err, &e) && e.Kind == service.Unauthenticated {
+			if wait, throttled := s.throttle.fail(addr, now); throttled {
+				err = tooManyAuthFailures(wait)
+			}
+		}
 		if err == nil {
 			if l != nil {
 				l.caller = p.ID
@@ -177,6 +197,13 @@ func (s *Server) authenticated(h handler) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // bearerToken is the credential of an "Authorization: Bearer <token>"

@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -23,6 +24,7 @@ const (
 	Unsupported                      // the request's media type is not accepted
 	MethodNotAllowed                 // the path exists, not with this method
 	Unavailable                      // this process cannot answer correctly now (readiness)
+	TooManyRequests                  // the caller must wait RetryAfter before trying again
 )
 
 // Error is what the service says to a caller: a kind, a stable code and a
@@ -33,6 +35,8 @@ type Error struct {
 	Message string
 	Fields  []wire.FieldError // Invalid: one entry per bad field
 	KeyIDs  []string          // live_keys: the keys in the way
+	// RetryAfter is how long a TooManyRequests caller should wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
