@@ -27,12 +27,15 @@ import (
 
 // Config is everything `keymint serve` takes.
 type Config struct {
-	Addr      string // listen address, e.g. 127.0.0.1:8080 (port 0: any free port)
-	DB        string // sqlite:<path> or postgres://...
-	ListenDB  string // PostgreSQL: a direct connection for invalidations (behind a transaction pooler)
-	Lease     time.Duration
-	MaxConns  int
-	CacheSize int
+	Addr     string // listen address, e.g. 127.0.0.1:8080 (port 0: any free port)
+	DB       string // sqlite:<path> or postgres://...
+	ListenDB string // PostgreSQL: a direct connection for invalidations (behind a transaction pooler)
+	Lease    time.Duration
+	MaxConns int // PostgreSQL: --db-max-conns
+	// ListenerMaxConns is --max-conns: the client connections each
+	// listener (API, metrics, debug) holds at once (0: DefaultMaxConns).
+	ListenerMaxConns int
+	CacheSize        int
 	// RootToken is KEYMINT_ROOT_TOKEN: if set, the root token, fixed for
 	// this process; else the stored one (generated at first start).
 	RootToken            string
@@ -92,6 +95,9 @@ func (c *Config) defaults() {
 	if c.SessionMaxAge == 0 {
 		c.SessionMaxAge = portal.DefaultAbsoluteTimeout
 	}
+	if c.ListenerMaxConns == 0 {
+		c.ListenerMaxConns = DefaultMaxConns
+	}
 }
 
 // Validate checks every setting before anything is opened, generated or stored.
@@ -105,6 +111,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionIdleTimeout < time.Minute || c.SessionMaxAge < c.SessionIdleTimeout {
 		return configErrorf("serve: --session-idle-timeout (or KEYMINT_SESSION_IDLE_TIMEOUT) must be at least 1m and --session-max-age (or KEYMINT_SESSION_MAX_AGE) at least as long, got %s and %s", c.SessionIdleTimeout, c.SessionMaxAge)
+	}
+	if c.ListenerMaxConns < 1 {
+		return configErrorf("serve: --max-conns (or KEYMINT_MAX_CONNS) must be at least 1, got %d", c.ListenerMaxConns)
 	}
 	if c.CacheSize < 0 {
 		return configErrorf("serve: --verify-cache-size must be 0 or more, got %d", c.CacheSize)
@@ -155,7 +164,8 @@ type Server struct {
 	db       *Opened
 	svc      *service.Service
 	http     *http.Server
-	closers  []func() // in the order to run them
+	capped   net.Listener // ln, at most --max-conns connections
+	closers  []func()     // in the order to run them
 	addrText string
 }
 
@@ -178,6 +188,12 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		}
 	}()
 	log := cfg.Log
+	// Each listener holds up to ListenerMaxConns connections, each an fd.
+	if fds, err := raiseFDLimit(); err != nil {
+		log.Warn("could not raise the open-files limit to its hard limit", "soft_limit", fds, "err", err)
+	} else if need := uint64(3*cfg.ListenerMaxConns + 64); fds != 0 && fds < need {
+		log.Warn("the open-files limit is low for --max-conns on three listeners; lower --max-conns or raise the limit (ulimit -n)", "soft_limit", fds, "max_conns", cfg.ListenerMaxConns)
+	}
 	// Listen first: a server that cannot serve leaves no database behind,
 	// and generates no root token that nobody would see.
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
@@ -238,8 +254,8 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ms.Serve(metricsLn) }()
+		ms, capped := newHTTPServer(mux, metricsLn, cfg.ListenerMaxConns, writeTimeout)
+		go func() { _ = ms.Serve(capped) }()
 		s.closers = append(s.closers, func() { ms.Close() })
 		log.Info("metrics listener", "url", "http://"+metricsLn.Addr().String()+"/metrics")
 	}
@@ -251,15 +267,15 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		ds := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = ds.Serve(dbg) }()
+		// A CPU profile or trace takes ?seconds (30 by default) to write.
+		ds, capped := newHTTPServer(mux, dbg, cfg.ListenerMaxConns, 5*time.Minute)
+		go func() { _ = ds.Serve(capped) }()
 		s.closers = append(s.closers, func() { ds.Close() })
 		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
 	}
 	ui := portal.New(portal.Config{Service: s.svc, Sessions: s.db.Store, Logger: log, Clock: cfg.Now,
 		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionMaxAge})
-	s.http = &http.Server{Handler: portal.Mount(apiSrv, ui), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: maxHeaderBytes}
+	s.http, s.capped = newHTTPServer(portal.Mount(apiSrv, ui), s.ln, cfg.ListenerMaxConns, writeTimeout)
 	if cfg.AddrFile != "" {
 		if err := os.WriteFile(cfg.AddrFile, []byte(s.addrText), 0o600); err != nil {
 			return nil, err
@@ -286,7 +302,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { s.svc.Run(usageCtx, time.Second, time.Minute); close(usageDone) }()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.http.Serve(s.ln) }()
+	go func() { serveErr <- s.http.Serve(s.capped) }()
 	target, _ := ParseDB(s.cfg.DB)
 	log.Info("keymint listening", "addr", s.addrText, "portal", "http://"+s.addrText+portal.Prefix, "db", target.String(), "version", s.cfg.Version)
 
