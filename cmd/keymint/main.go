@@ -170,6 +170,8 @@ func serve(ctx context.Context, args []string, c cli) error {
 	lease := fs.String("replica-lease", envOr(c.getenv, "KEYMINT_REPLICA_LEASE", postgres.DefaultLease.String()), "PostgreSQL: how long a replica answers verify from memory after it last proved it had heard of every change; a revoke waits at most the longest lease any replica registered for a replica that stopped answering (env KEYMINT_REPLICA_LEASE)")
 	maxConns := fs.String("db-max-conns", envOr(c.getenv, "KEYMINT_DB_MAX_CONNS", "0"), "PostgreSQL: connections in the pool; 0 means 8 per CPU, at least 16 (env KEYMINT_DB_MAX_CONNS)")
 	listenerConns := fs.String("max-conns", envOr(c.getenv, "KEYMINT_MAX_CONNS", strconv.Itoa(server.DefaultMaxConns)), "client connections each listener (API, metrics, debug) holds at once; at the cap a new one closes the connection idle longest (env KEYMINT_MAX_CONNS)")
+	tlsCert := fs.String("tls-cert", envOr(c.getenv, "KEYMINT_TLS_CERT", ""), "serve HTTPS (TLS 1.2+, HTTP/2) with this PEM certificate (chain); re-read when it changes, no restart needed (env KEYMINT_TLS_CERT)")
+	tlsKey := fs.String("tls-key", envOr(c.getenv, "KEYMINT_TLS_KEY", ""), "the PEM private key of --tls-cert (env KEYMINT_TLS_KEY)")
 	logFormat := fs.String("log-format", envOr(c.getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
 	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
@@ -212,6 +214,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	}
 	cfg := server.Config{
 		Addr: *addr, DB: *db, ListenDB: *listenDB, MaxConns: conns, ListenerMaxConns: lconns, CacheSize: *cacheSize,
+		TLSCert: *tlsCert, TLSKey: *tlsKey,
 		Lease:                *durations["--replica-lease (or KEYMINT_REPLICA_LEASE)"],
 		IdempotencyRetention: *durations["--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)"],
 		EventRetention:       *durations["--event-retention (or KEYMINT_EVENT_RETENTION)"],

@@ -2,10 +2,13 @@ package server
 
 import (
 	"container/list"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 )
 
 // DefaultMaxConns is --max-conns: the connections each listener holds at
@@ -51,7 +54,7 @@ func (l *capListener) Accept() (net.Conn, error) {
 		oldest := l.idle.Remove(l.idle.Front()).(net.Conn)
 		delete(l.conns, oldest)
 		l.open--
-		oldest.Close()
+		_ = oldest.Close()
 	}
 	l.open++
 	l.conns[c] = l.idle.PushBack(c) // idle until its first request starts
@@ -108,8 +111,10 @@ const (
 
 // newHTTPServer is an http.Server with the timeouts above over a
 // capListener of max connections on ln; serve it with Serve(capped).
-func newHTTPServer(h http.Handler, ln net.Listener, max int, writeTimeout time.Duration) (*http.Server, net.Listener) {
+// Its own errors (a failed TLS handshake, a handler's panic) go to log.
+func newHTTPServer(h http.Handler, ln net.Listener, max int, writeTimeout time.Duration, log *slog.Logger) (*http.Server, net.Listener) {
 	capped := newCapListener(ln, max)
 	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
-		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ConnState: capped.connState}, capped
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ConnState: capped.connState,
+		ErrorLog: slog.NewLogLogger(keyformat.RedactingHandler(log.Handler()), slog.LevelWarn)}, capped
 }

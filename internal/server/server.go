@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,9 @@ type Config struct {
 	// listener (API, metrics, debug) holds at once (0: DefaultMaxConns).
 	ListenerMaxConns int
 	CacheSize        int
+	// TLSCert and TLSKey are PEM files: if set, the API serves HTTPS (TLS
+	// 1.2+, HTTP/2), re-reading them when they change.
+	TLSCert, TLSKey string
 	// RootToken is KEYMINT_ROOT_TOKEN: if set, the root token, fixed for
 	// this process; else the stored one (generated at first start).
 	RootToken            string
@@ -112,6 +116,14 @@ func (c *Config) Validate() error {
 	if c.SessionIdleTimeout < time.Minute || c.SessionMaxAge < c.SessionIdleTimeout {
 		return configErrorf("serve: --session-idle-timeout (or KEYMINT_SESSION_IDLE_TIMEOUT) must be at least 1m and --session-max-age (or KEYMINT_SESSION_MAX_AGE) at least as long, got %s and %s", c.SessionIdleTimeout, c.SessionMaxAge)
 	}
+	if err := checkTLSFlags(c.TLSCert, c.TLSKey); err != nil {
+		return err
+	}
+	if c.TLSCert != "" {
+		if _, err := newCertReloader(c.TLSCert, c.TLSKey, c.Log); err != nil {
+			return err
+		}
+	}
 	if c.ListenerMaxConns < 1 {
 		return configErrorf("serve: --max-conns (or KEYMINT_MAX_CONNS) must be at least 1, got %d", c.ListenerMaxConns)
 	}
@@ -164,7 +176,8 @@ type Server struct {
 	db       *Opened
 	svc      *service.Service
 	http     *http.Server
-	capped   net.Listener // ln, at most --max-conns connections
+	capped   net.Listener // ln (in TLS if configured), at most --max-conns connections
+	scheme   string       // http or https
 	closers  []func()     // in the order to run them
 	addrText string
 }
@@ -254,7 +267,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		ms, capped := newHTTPServer(mux, metricsLn, cfg.ListenerMaxConns, writeTimeout)
+		ms, capped := newHTTPServer(mux, metricsLn, cfg.ListenerMaxConns, writeTimeout, log)
 		go func() { _ = ms.Serve(capped) }()
 		s.closers = append(s.closers, func() { ms.Close() })
 		log.Info("metrics listener", "url", "http://"+metricsLn.Addr().String()+"/metrics")
@@ -268,14 +281,28 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		// A CPU profile or trace takes ?seconds (30 by default) to write.
-		ds, capped := newHTTPServer(mux, dbg, cfg.ListenerMaxConns, 5*time.Minute)
+		ds, capped := newHTTPServer(mux, dbg, cfg.ListenerMaxConns, 5*time.Minute, log)
 		go func() { _ = ds.Serve(capped) }()
 		s.closers = append(s.closers, func() { ds.Close() })
 		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
 	}
 	ui := portal.New(portal.Config{Service: s.svc, Sessions: s.db.Store, Logger: log, Clock: cfg.Now,
 		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionMaxAge})
-	s.http, s.capped = newHTTPServer(portal.Mount(apiSrv, ui), s.ln, cfg.ListenerMaxConns, writeTimeout)
+	ln, scheme := s.ln, "http"
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		certs, err := newCertReloader(cfg.TLSCert, cfg.TLSKey, log)
+		if err != nil {
+			return nil, err
+		}
+		tlsCfg = tlsConfig(certs)
+		// TLS under the connection cap, so the cap tracks the connections
+		// the HTTP server sees (and a stalled handshake is an idle one).
+		ln, scheme = tls.NewListener(s.ln, tlsCfg), "https"
+	}
+	s.http, s.capped = newHTTPServer(portal.Mount(apiSrv, ui), ln, cfg.ListenerMaxConns, writeTimeout, log)
+	s.http.TLSConfig = tlsCfg // its "h2" makes Serve speak HTTP/2 over TLS
+	s.scheme = scheme
 	if cfg.AddrFile != "" {
 		if err := os.WriteFile(cfg.AddrFile, []byte(s.addrText), 0o600); err != nil {
 			return nil, err
@@ -304,7 +331,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.http.Serve(s.capped) }()
 	target, _ := ParseDB(s.cfg.DB)
-	log.Info("keymint listening", "addr", s.addrText, "portal", "http://"+s.addrText+portal.Prefix, "db", target.String(), "version", s.cfg.Version)
+	log.Info("keymint listening", "addr", s.addrText, "portal", s.scheme+"://"+s.addrText+portal.Prefix, "tls", s.scheme == "https", "db", target.String(), "version", s.cfg.Version)
 
 	select {
 	case err := <-serveErr:
