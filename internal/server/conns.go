@@ -2,6 +2,7 @@ package server
 
 import (
 	"container/list"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,21 +40,26 @@ func newCapListener(l net.Listener, max int) *capListener {
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	for l.open >= l.max && l.idle.Len() == 0 && !l.closed {
-		l.freed.Wait()
-	}
-	l.mu.Unlock()
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= l.max && l.idle.Len() > 0 {
+	for l.open >= l.max && l.idle.Len() == 0 && !l.closed {
+		l.freed.Wait() // every connection is in a request: this one waits its turn
+	}
+	if l.closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	if l.open >= l.max {
 		oldest := l.idle.Remove(l.idle.Front()).(net.Conn)
 		delete(l.conns, oldest)
 		l.open--
+		if tc, ok := oldest.(*tls.Conn); ok {
+			oldest = tc.NetConn() // no close_notify: it may wait up to 5s on a peer that does not read
+		}
 		_ = oldest.Close()
 	}
 	l.open++

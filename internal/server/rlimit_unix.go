@@ -17,9 +17,9 @@ func raiseFDLimit() (uint64, error) {
 		raised := lim
 		raised.Cur = lim.Max
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
-			return uint64(lim.Cur), err // e.g. macOS caps it below an unlimited hard limit
+			return uint64(lim.Cur), err //nolint:unconvert // int64 on FreeBSD; e.g. macOS caps it below an unlimited hard limit
 		}
 		lim = raised
 	}
-	return uint64(lim.Cur), nil
+	return uint64(lim.Cur), nil //nolint:unconvert // int64 on FreeBSD
 }

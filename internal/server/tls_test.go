@@ -69,7 +69,7 @@ func TestTLSReloadsCertificate(t *testing.T) {
 	roots.AddCert(first)
 	transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
 	client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
-	get := func() *http.Response {
+	get := func() (*tls.ConnectionState, string) {
 		t.Helper()
 		transport.CloseIdleConnections() // a new connection, a new handshake
 		res, err := client.Get(url)
@@ -80,20 +80,20 @@ func TestTLSReloadsCertificate(t *testing.T) {
 		if res.StatusCode != 200 {
 			t.Fatalf("GET /healthz: %d", res.StatusCode)
 		}
-		return res
+		return res.TLS, res.Proto
 	}
-	res := get()
-	if res.ProtoMajor != 2 || res.TLS.NegotiatedProtocol != "h2" {
-		t.Fatalf("protocol %s (ALPN %q), want HTTP/2", res.Proto, res.TLS.NegotiatedProtocol)
+	state, proto := get()
+	if proto != "HTTP/2.0" || state.NegotiatedProtocol != "h2" {
+		t.Fatalf("protocol %s (ALPN %q), want HTTP/2", proto, state.NegotiatedProtocol)
 	}
-	if got := res.TLS.PeerCertificates[0].SerialNumber.Int64(); got != 1 {
+	if got := state.PeerCertificates[0].SerialNumber.Int64(); got != 1 {
 		t.Fatalf("serial %d, want 1", got)
 	}
 
 	second := selfSigned(t, 2, certFile, keyFile)
 	roots.AddCert(second)
-	if got := get().TLS.PeerCertificates[0].SerialNumber.Int64(); got != 2 {
-		t.Fatalf("after replacing the files: serial %d, want 2 (the new certificate)", got)
+	if state, _ := get(); state.PeerCertificates[0].SerialNumber.Int64() != 2 {
+		t.Fatalf("after replacing the files: serial %d, want 2 (the new certificate)", state.PeerCertificates[0].SerialNumber)
 	}
 
 	// Below TLS 1.2 there is no handshake.
