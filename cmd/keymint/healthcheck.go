@@ -47,7 +47,7 @@ func healthcheck(ctx context.Context, args []string, c cli) error {
 	res, err := client.Do(req)
 	if err != nil {
 		// %v, not %w: this is a probe of the local server, not a client of a remote one.
-		return fmt.Errorf("healthcheck: %s: %v", *url, errors.Unwrap(err))
+		return fmt.Errorf("healthcheck: %s: %v", *url, errors.Unwrap(err)) //nolint:errorlint // deliberately not wrapped, as said above
 	}
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
