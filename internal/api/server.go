@@ -199,6 +199,13 @@ func (s *Server) authenticated(h handler) http.Handler {
 	})
 }
 
+// AuthFailed counts a failed authentication outside the API (the portal's
+// sign-in) against the client's same allowance. It reports whether the
+// client was already out of failures, and how long until it has one.
+func (s *Server) AuthFailed(r *http.Request) (retryAfter time.Duration, throttled bool) {
+	return s.throttle.fail(clientAddr(r.RemoteAddr), s.now())
+}
+
 func (s *Server) now() time.Time {
 	if s.Now != nil {
 		return s.Now()

@@ -74,8 +74,10 @@ func newEnv(t testing.TB) *env {
 	if err := svc.Bootstrap(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ui := portal.New(portal.Config{Service: svc, Sessions: st, Logger: log, Clock: c.Now, IdleTimeout: idle, AbsoluteTimeout: maxAge})
-	hs := httptest.NewServer(portal.Mount(api.New(svc, log, nil), ui))
+	apiSrv := api.New(svc, log, nil)
+	apiSrv.Now = c.Now
+	ui := portal.New(portal.Config{Service: svc, Sessions: st, Logger: log, Clock: c.Now, IdleTimeout: idle, AbsoluteTimeout: maxAge, Throttle: apiSrv})
+	hs := httptest.NewServer(portal.Mount(apiSrv, ui))
 	t.Cleanup(hs.Close)
 	return &env{t: t, store: st, svc: svc, clock: c, http: hs, logs: logs}
 }

@@ -20,11 +20,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,6 +64,12 @@ type Config struct {
 	// IdleTimeout ends a session not used for this long; AbsoluteTimeout ends
 	// every session this long after sign-in.
 	IdleTimeout, AbsoluteTimeout time.Duration
+	// Throttle, if set, counts failed sign-ins against the client's
+	// allowance of failed authentications (the API's): past it, a failed
+	// sign-in is 429.
+	Throttle interface {
+		AuthFailed(*http.Request) (retryAfter time.Duration, throttled bool)
+	}
 }
 
 //go:embed templates/*.html
@@ -306,6 +314,15 @@ func (p *portal) signIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var e *service.Error
 		if errors.As(err, &e) && e.Kind == service.Unauthenticated {
+			if p.Throttle != nil {
+				if wait, throttled := p.Throttle.AuthFailed(r); throttled {
+					secs := int((wait + time.Second - 1) / time.Second)
+					w.Header().Set("Retry-After", strconv.Itoa(secs))
+					p.render(w, r, http.StatusTooManyRequests, "signin", &page{Title: "Sign in", Data: signInData{
+						Message: fmt.Sprintf("Too many failed sign-ins and API calls with a bad token from this address. Wait %d seconds, then paste the whole token again.", secs)}})
+					return
+				}
+			}
 			p.render(w, r, http.StatusUnauthorized, "signin", &page{Title: "Sign in", Data: signInData{
 				Message: "That token is not a valid keymint management credential (unknown, revoked, expired or disabled). Paste the whole token: the root token, or a credential's secret."}})
 			return

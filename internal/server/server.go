@@ -287,7 +287,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		log.Info("debug listener (pprof)", "addr", dbg.Addr().String())
 	}
 	ui := portal.New(portal.Config{Service: s.svc, Sessions: s.db.Store, Logger: log, Clock: cfg.Now,
-		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionMaxAge})
+		IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionMaxAge, Throttle: apiSrv})
 	ln, scheme := s.ln, "http"
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" {
