@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/logbuf"
 	"github.com/keymint/terraform-provider-keymint/internal/portal"
 	"github.com/keymint/terraform-provider-keymint/internal/server"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
@@ -185,15 +186,18 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(c.stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(c.stderr, nil)
-	default:
+	if *logFormat != "text" && *logFormat != "json" {
 		return usageErrorf("serve: --log-format (or KEYMINT_LOG_FORMAT) must be text or json, got %q", *logFormat)
 	}
+	// A line per request would be a write(2) per verify: lines are buffered
+	// and flushed every 100 ms, at once for a warning, and at shutdown.
+	logOut := logbuf.New(c.stderr, logbuf.DefaultInterval)
+	defer logOut.Close()
+	var handler slog.Handler = slog.NewTextHandler(logOut, nil)
+	if *logFormat == "json" {
+		handler = slog.NewJSONHandler(logOut, nil)
+	}
+	handler = logbuf.Urgent(handler, logOut, slog.LevelWarn)
 	durations := map[string]*time.Duration{}
 	for name, v := range map[string]string{"--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)": *retentionFlag,
 		"--event-retention (or KEYMINT_EVENT_RETENTION)": *eventRetentionFlag, "--replica-lease (or KEYMINT_REPLICA_LEASE)": *lease,
@@ -222,7 +226,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 		SessionMaxAge:        *durations["--session-max-age (or KEYMINT_SESSION_MAX_AGE)"],
 		RootToken:            c.getenv("KEYMINT_ROOT_TOKEN"), RootTokenFile: *tokenFile, AddrFile: *addrFile,
 		MetricsAddr: *metricsAddr, DebugAddr: *debugAddr, Version: version,
-		Log: slog.New(handler), Stdout: c.stdout,
+		Log: slog.New(handler), LogDropped: logOut.Dropped, Stdout: c.stdout,
 	}
 	// Every setting is checked before anything is opened, generated or stored.
 	if err := cfg.Validate(); err != nil {

@@ -136,6 +136,15 @@ func (m *Metrics) ReplicaResync() {
 	}
 }
 
+// WatchLogDrops exports the count of log lines the log's output refused.
+func (m *Metrics) WatchLogDrops(dropped func() uint64) {
+	if m == nil || dropped == nil {
+		return
+	}
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keymint_log_lines_dropped_total",
+		Help: "Log lines lost because the log's output (standard error) refused them."}, func() float64 { return float64(dropped()) }))
+}
+
 // WatchReplica exports whether this replica holds its lease (its cache may
 // answer) and whether its invalidation connection turned out to be pooled.
 func (m *Metrics) WatchReplica(leased, pooled func() bool) {

@@ -54,9 +54,12 @@ type Config struct {
 	// portal.DefaultIdleTimeout and portal.DefaultAbsoluteTimeout).
 	SessionIdleTimeout, SessionMaxAge time.Duration
 
-	Log    *slog.Logger
-	Stdout io.Writer        // a generated root token goes here (nil: os.Stdout)
-	Now    func() time.Time // the service's clock (nil: time.Now); tests inject one
+	Log *slog.Logger
+	// LogDropped, if set, counts the log lines the output refused
+	// (exported as keymint_log_lines_dropped_total).
+	LogDropped func() uint64
+	Stdout     io.Writer        // a generated root token goes here (nil: os.Stdout)
+	Now        func() time.Time // the service's clock (nil: time.Now); tests inject one
 }
 
 // ConfigError is a Config that cannot run: the command line is wrong.
@@ -228,6 +231,7 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 		}
 		s.closers = append(s.closers, func() { metricsLn.Close() })
 		m = metrics.New()
+		m.WatchLogDrops(cfg.LogDropped)
 	}
 	target, _ := ParseDB(cfg.DB) // checked by Validate
 	s.db, err = OpenStore(ctx, target, StoreOptions{CacheSize: cfg.CacheSize, Metrics: m, Lease: cfg.Lease,
