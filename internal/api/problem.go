@@ -2,16 +2,15 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -53,17 +52,49 @@ func statusOf(k service.Kind) int {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	encode(w, v)
+	writeBody(w, status, jsonType, v)
 }
 
-// encode writes v as JSON, leaving <, > and & as they are: these are API
-// answers, not HTML.
-func encode(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+var (
+	jsonType    = []string{"application/json"}
+	problemType = []string{"application/problem+json"}
+	// encodeOptions make go-json-experiment (the decoder's library too) write
+	// what encoding/json would: nil as null, map keys sorted, invalid UTF-8
+	// replaced, and <, > and & as they are (these are API answers, not HTML).
+	encodeOptions = jsonv2.JoinOptions(jsonv2.Deterministic(true), jsonv2.FormatNilSliceAsNull(true),
+		jsonv2.FormatNilMapAsNull(true), jsontext.AllowInvalidUTF8(true))
+	bodies = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 1024)) }}
+)
+
+// jsonAppender is an answer that encodes itself without reflection
+// (wire.VerifyResponse: verify's cost is on every customer request).
+type jsonAppender interface{ AppendJSON([]byte) []byte }
+
+// putBody returns buf to the pool, unless a large body grew it.
+func putBody(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		buf.Reset()
+		bodies.Put(buf)
+	}
+}
+
+// writeBody encodes v into a pooled buffer and sends it in one write, with
+// its Content-Length.
+func writeBody(w http.ResponseWriter, status int, contentType []string, v any) {
+	buf := bodies.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	if a, ok := v.(jsonAppender); ok {
+		buf.Write(a.AppendJSON(buf.AvailableBuffer()))
+	} else if err := jsonv2.MarshalWrite(buf, v, encodeOptions); err != nil {
+		// Only a type the API should never answer with gets here.
+		panic(fmt.Sprintf("api: cannot encode %T: %v", v, err))
+	}
+	buf.WriteByte('\n')
+	h := w.Header()
+	h["Content-Type"] = contentType
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
 }
 
 // respond writes v, or err if there is one.
@@ -116,39 +147,47 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	encode(w, p)
+	writeBody(w, status, problemType, p)
 }
 
 // decode reads a JSON body strictly (see decodeBytes), at most maxBody bytes.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := readBody(w, r)
-	if err != nil {
+	buf := bodies.Get().(*bytes.Buffer)
+	defer putBody(buf)
+	if err := readBodyInto(w, r, buf); err != nil {
 		return err
 	}
-	return decodeBytes(body, v)
+	return decodeBytes(buf.Bytes(), v) // the decoder copies what it keeps
 }
 
-// readBody reads the raw body, capped at maxBody. A body must say it is JSON.
+// readBody reads the raw body (see readBodyInto).
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
+	var buf bytes.Buffer
+	err := readBodyInto(w, r, &buf)
+	return buf.Bytes(), err
+}
+
+// readBodyInto reads the raw body into buf, capped at maxBody. A body must say it is JSON.
+func readBodyInto(w http.ResponseWriter, r *http.Request, buf *bytes.Buffer) error {
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, service.Errorf(service.TooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
+			return service.Errorf(service.TooLarge, "body_too_large", "the request body is over %d bytes", maxBody)
 		}
-		return nil, service.Errorf(service.BadRequest, "invalid_body", "could not read the request body: %v", err)
+		return service.Errorf(service.BadRequest, "invalid_body", "could not read the request body: %v", err)
 	}
-	if len(body) > 0 && !isJSON(r.Header.Get("Content-Type")) {
-		return nil, service.Errorf(service.Unsupported, "unsupported_media_type", "send the body as JSON in UTF-8, with Content-Type: application/json")
+	if buf.Len() > 0 && !isJSON(r.Header.Get("Content-Type")) {
+		return service.Errorf(service.Unsupported, "unsupported_media_type", "send the body as JSON in UTF-8, with Content-Type: application/json")
 	}
-	return body, nil
+	return nil
 }
 
 // isJSON reports whether a Content-Type is application/json or an
 // application/*+json type (such as merge-patch+json), in UTF-8 if it says.
 func isJSON(contentType string) bool {
+	if contentType == "application/json" { // what nearly every client sends: no parsing
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return false
