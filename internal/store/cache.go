@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"sync"
 )
 
@@ -17,6 +18,11 @@ import (
 // while it can prove it has heard of every committed change); anything it
 // cannot account for empties it (Clear).
 //
+// It also remembers hashes that matched no secret, so a verify of an
+// unknown key is answered from memory too: every write that adds a secret
+// names its hash (Invalidation.Secrets), and the same generation counter
+// stops a lookup that raced with the write from caching "not found".
+//
 // Cached Secrets are shared between callers: treat them as read-only.
 type VerifyCache struct {
 	max int
@@ -28,19 +34,22 @@ type VerifyCache struct {
 	mu      sync.RWMutex
 	gen     uint64
 	entries map[[32]byte]Secret
+	absent  map[[32]byte]struct{}      // hashes that matched no secret
 	byKey   map[string][][32]byte      // key id -> its cached secrets' hashes
 	byApp   map[string]map[string]bool // app -> ids of its keys with cached secrets
 	root    []byte                     // the root token's hash; nil: not cached
 }
 
-// NewVerifyCache holds at most max secrets (lookups past that go to the store).
+// NewVerifyCache holds at most max secrets, and at most max hashes that
+// matched none (lookups past that go to the store).
 func NewVerifyCache(max int) *VerifyCache {
 	c := &VerifyCache{max: max}
 	c.Clear()
 	return c
 }
 
-// LookupSecret answers from memory, or calls load and keeps what it found.
+// LookupSecret answers from memory, or calls load and keeps what it found
+// (ErrNotFound included).
 func (c *VerifyCache) LookupSecret(hash []byte, load func() (Secret, error)) (Secret, error) {
 	if c == nil || len(hash) != 32 || c.Usable != nil && !c.Usable() {
 		return load()
@@ -48,17 +57,36 @@ func (c *VerifyCache) LookupSecret(hash []byte, load func() (Secret, error)) (Se
 	k := [32]byte(hash)
 	c.mu.RLock()
 	sec, ok := c.entries[k]
+	_, absent := c.absent[k]
 	gen := c.gen
 	c.mu.RUnlock()
 	if c.OnLookup != nil {
-		c.OnLookup(ok)
+		c.OnLookup(ok || absent)
 	}
 	if ok {
 		return sec, nil
 	}
+	if absent {
+		return Secret{}, ErrNotFound
+	}
 	sec, err := load()
+	if errors.Is(err, ErrNotFound) {
+		c.mu.Lock()
+		if c.gen == gen { // no write since the lookup began: none added this secret
+			if len(c.absent) >= c.max {
+				for h := range c.absent { // full: make room by dropping any one
+					delete(c.absent, h)
+					break
+				}
+			}
+			if c.max > 0 {
+				c.absent[k] = struct{}{}
+			}
+		}
+		c.mu.Unlock()
+	}
 	if err != nil {
-		return sec, err // not-found is not cached: a key created next must be seen
+		return sec, err
 	}
 	c.mu.Lock()
 	if _, dup := c.entries[k]; !dup && c.gen == gen && len(c.entries) < c.max {
@@ -119,6 +147,13 @@ func (c *VerifyCache) Invalidate(inv Invalidation) {
 	if inv.Root {
 		c.root = nil
 	}
+	for _, h := range inv.Secrets {
+		if len(h) == 32 {
+			delete(c.absent, [32]byte(h))
+		} else {
+			clear(c.absent) // not a hash this cache could hold: fail closed
+		}
+	}
 }
 
 func (c *VerifyCache) dropKey(id string) {
@@ -144,6 +179,7 @@ func (c *VerifyCache) Clear() {
 	c.mu.Lock()
 	c.gen++
 	c.entries = make(map[[32]byte]Secret)
+	c.absent = make(map[[32]byte]struct{})
 	c.byKey = make(map[string][][32]byte)
 	c.byApp = make(map[string]map[string]bool)
 	c.root = nil

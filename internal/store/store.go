@@ -160,17 +160,21 @@ type Session struct {
 }
 
 // Invalidation names what a committed write changed for verify: the secrets
-// of these keys, or of every key of App, or the root token's hash. The store
-// hands it to its verify cache after commit, and on PostgreSQL to every
-// other replica (see VerifyCache).
+// of these keys, or of every key of App, or the root token's hash, or new
+// secrets (by hash) that a cached "not found" may name. The store hands it
+// to its verify cache after commit, and on PostgreSQL to every other
+// replica (see VerifyCache).
 //
 // It fails closed: the zero Invalidation names nothing in particular and so
-// empties the caches; a write that changes no verdict (a create: nothing
-// cached refers to a new key) says so with Nothing.
+// empties the caches; a write that changes no verdict (a new app, usage)
+// says so with Nothing.
 type Invalidation struct {
-	KeyIDs  []string
-	App     string
-	Root    bool
+	KeyIDs []string
+	App    string
+	Root   bool
+	// Secrets are the hashes of secrets the write added (a create, a
+	// rotation): a lookup that found none of them may be cached.
+	Secrets [][]byte
 	All     bool
 	Nothing bool
 }
@@ -180,7 +184,7 @@ var NoVerdictChange = Invalidation{Nothing: true}
 
 // Everything reports whether inv empties the caches.
 func (inv Invalidation) Everything() bool {
-	return inv.All || !inv.Nothing && len(inv.KeyIDs) == 0 && inv.App == "" && !inv.Root
+	return inv.All || !inv.Nothing && len(inv.KeyIDs) == 0 && inv.App == "" && !inv.Root && len(inv.Secrets) == 0
 }
 
 // Store is keymint's persistence. Every method is atomic: on error nothing was written.

@@ -253,8 +253,9 @@ func parseURL(dsn string) (*pgx.ConnConfig, error) {
 // takes the next invalidation number (the row lock orders numbers as the
 // commits) and notifies the replicas, who hear it once the write commits.
 // After commit, the write waits until every replica that may hold a lease
-// has applied it (see waitApplied). A create changes no verdict and
-// neither numbers nor waits.
+// has applied it (see waitApplied). A new app changes no verdict and
+// neither numbers nor waits; a new key does (a replica may have cached that
+// its hash matched nothing).
 func (s *Store) changed(ctx context.Context, tx *sql.Tx, inv store.Invalidation) (func(context.Context), error) {
 	if inv.Nothing {
 		return nil, nil
@@ -289,6 +290,10 @@ func encodeInvalidation(seq int64, inv store.Invalidation) string {
 		b.WriteString(" k ")
 		b.WriteString(id)
 	}
+	for _, h := range inv.Secrets {
+		b.WriteString(" s ")
+		b.WriteString(hex.EncodeToString(h))
+	}
 	return b.String()
 }
 
@@ -312,6 +317,12 @@ func decodeInvalidation(payload string) (int64, store.Invalidation, error) {
 			inv.App = f[i+1]
 		case "k":
 			inv.KeyIDs = append(inv.KeyIDs, f[i+1])
+		case "s":
+			h, err := hex.DecodeString(f[i+1])
+			if err != nil {
+				return 0, inv, fmt.Errorf("malformed invalidation %q", payload)
+			}
+			inv.Secrets = append(inv.Secrets, h)
 		default:
 			return 0, inv, fmt.Errorf("malformed invalidation %q", payload)
 		}

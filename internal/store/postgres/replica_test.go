@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,5 +189,65 @@ func TestRateLimitSurvivesAClockStepBack(t *testing.T) {
 	}
 	if v, err := lim.Allow(ctx, "k", "a", limit, time.Time{}); err != nil || v.Allowed {
 		t.Fatalf("after the clock stepped back a 4th verify in the window was allowed (%v)", err)
+	}
+}
+
+// A replica answers an unknown key's NOT_FOUND from memory, and a key
+// created on another replica is found on it as soon as the create returns:
+// the create names the new secret's hash, and waits for the replica to
+// drop its "not found" like any invalidation.
+func TestCreatedKeyIsFoundOnEveryReplicaAtOnce(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	var hits, lookups, resyncs atomic.Int64
+	open := func(onLookup func(bool)) *postgres.Store {
+		s, err := postgres.Open(context.Background(), dsn, postgres.Options{CacheSize: 1000, Lease: 2 * time.Second, OnCacheLookup: onLookup,
+			OnResync: func() { resyncs.Add(1) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		waitLease(t, s)
+		return s
+	}
+	w := open(nil)
+	r := open(func(hit bool) {
+		lookups.Add(1)
+		if hit {
+			hits.Add(1)
+		}
+	})
+	ctx := context.Background()
+	if err := w.CreateApp(ctx, store.App{Slug: "a", Name: "A", Scopes: []string{"read"}, KeyPrefix: "pa", CreatedAt: t0, UpdatedAt: t0}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	startResyncs := resyncs.Load()
+	bystander := hash("never-created")
+	if _, err := r.LookupSecret(ctx, bystander); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an unknown secret: got %v, want ErrNotFound", err)
+	}
+	for i := range 50 {
+		secret := hash(fmt.Sprint("new-", i))
+		for range 2 {
+			if _, err := r.LookupSecret(ctx, secret); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("an unknown secret: got %v, want ErrNotFound", err)
+			}
+		}
+		k := store.Key{ID: fmt.Sprint("k", i), App: "a", Name: "k", Scopes: []string{"read"}, Resources: []string{}, Metadata: map[string]string{}, Enabled: true, Start: "pa_new", CreatedAt: t0}
+		if err := w.CreateKey(ctx, k, secret, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.LookupSecret(ctx, secret); err != nil {
+			t.Fatalf("key %d, created on another replica, is not found on this one right after the create returned: %v", i, err)
+		}
+	}
+	if hits.Load() < 50 {
+		t.Fatalf("%d of %d lookups answered from memory: the second NOT_FOUND of each secret should have been", hits.Load(), lookups.Load())
+	}
+	before := hits.Load()
+	if _, err := r.LookupSecret(ctx, bystander); !errors.Is(err, store.ErrNotFound) || hits.Load() != before+1 {
+		t.Fatalf("after 50 creates elsewhere, an unrelated unknown secret is no longer answered from memory (%v): a create should drop only its own hash", err)
+	}
+	if n := resyncs.Load() - startResyncs; n > 0 {
+		t.Fatalf("the replicas resynced %d times: a create's invalidation should apply in order, not empty the cache", n)
 	}
 }

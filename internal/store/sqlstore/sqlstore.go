@@ -353,7 +353,7 @@ func (s *Store) DeleteApp(ctx context.Context, slug string, check func([]store.K
 // ---- keys
 
 func (s *Store) CreateKey(ctx context.Context, k store.Key, hash []byte, idem *store.Idempotency, ev *store.Event) error {
-	return s.tx(ctx, store.NoVerdictChange, func(tx *wtx) error {
+	return s.tx(ctx, store.Invalidation{Secrets: [][]byte{hash}}, func(tx *wtx) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
 			return err
 		}
@@ -455,9 +455,14 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 
 // writeKey loads key id in a write transaction and hands it to fn, which
 // writes what changes, then records ev; the key as fn left it is returned.
-func (s *Store) writeKey(ctx context.Context, id string, ev *store.Event, fn func(*wtx, *store.Key) error) (store.Key, error) {
+// A write that adds a secret names its hash in added.
+func (s *Store) writeKey(ctx context.Context, id string, added []byte, ev *store.Event, fn func(*wtx, *store.Key) error) (store.Key, error) {
 	var k store.Key
-	err := s.tx(ctx, store.Invalidation{KeyIDs: []string{id}}, func(tx *wtx) error {
+	inv := store.Invalidation{KeyIDs: []string{id}}
+	if added != nil {
+		inv.Secrets = [][]byte{added}
+	}
+	err := s.tx(ctx, inv, func(tx *wtx) error {
 		var err error
 		if k, err = scanKey(tx.queryRow(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.id = ?`+s.dialect.ForUpdate, id)); err != nil {
 			return err
@@ -474,7 +479,7 @@ func (s *Store) writeKey(ctx context.Context, id string, ev *store.Event, fn fun
 }
 
 func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) error, ev *store.Event) (store.Key, error) {
-	return s.writeKey(ctx, id, ev, func(tx *wtx, k *store.Key) error {
+	return s.writeKey(ctx, id, nil, ev, func(tx *wtx, k *store.Key) error {
 		if err := fn(k); err != nil {
 			return err
 		}
@@ -485,7 +490,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) er
 }
 
 func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time, ev *store.Event) (store.Key, error) {
-	return s.writeKey(ctx, id, ev, func(tx *wtx, k *store.Key) error {
+	return s.writeKey(ctx, id, nil, ev, func(tx *wtx, k *store.Key) error {
 		if k.RevokedAt != nil {
 			return store.ErrNoChange // revoked already: not an error, and no event
 		}
@@ -497,7 +502,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time, ev *sto
 }
 
 func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start string, now time.Time, grace time.Duration, idem *store.Idempotency, ev *store.Event) (store.Key, error) {
-	return s.writeKey(ctx, id, ev, func(tx *wtx, k *store.Key) error {
+	return s.writeKey(ctx, id, hash, ev, func(tx *wtx, k *store.Key) error {
 		if err := insertIdempotency(ctx, tx, idem); err != nil {
 			return err
 		}
@@ -527,7 +532,7 @@ func (s *Store) RotateKey(ctx context.Context, id string, hash []byte, start str
 }
 
 func (s *Store) ReplaceSecret(ctx context.Context, id string, hash []byte, start string, rotatedAt *time.Time, ev *store.Event) (store.Key, error) {
-	return s.writeKey(ctx, id, ev, func(tx *wtx, k *store.Key) error {
+	return s.writeKey(ctx, id, hash, ev, func(tx *wtx, k *store.Key) error {
 		if k.RevokedAt != nil {
 			return store.ErrRevoked
 		}

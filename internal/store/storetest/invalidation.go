@@ -49,11 +49,13 @@ var writeChecks = map[string]func(t *testing.T, s store.Store){
 		_, err := s.RotateKey(context.Background(), "k1", hash("inv-k1-new"), "p_new", t0, 0, nil, nil)
 		must(t, err)
 		wantErr(t, lookupErr(s, "inv-k1"), store.ErrNotFound) // no grace: the old secret is gone
+		lookup(t, s, "inv-k1-new")                            // looked up (not found) before the write
 	},
 	"ReplaceSecret": func(t *testing.T, s store.Store) {
 		_, err := s.ReplaceSecret(context.Background(), "k1", hash("inv-k1-new"), "p_new", nil, nil)
 		must(t, err)
 		wantErr(t, lookupErr(s, "inv-k1"), store.ErrNotFound)
+		lookup(t, s, "inv-k1-new") // looked up (not found) before the write
 	},
 	"SetRootTokenHash": func(t *testing.T, s store.Store) {
 		ctx := context.Background()
@@ -64,9 +66,13 @@ var writeChecks = map[string]func(t *testing.T, s store.Store){
 			t.Fatal("after SetRootTokenHash, RootTokenHash still answers the old hash")
 		}
 	},
-	// Writes that change no verdict: a create (nothing cached refers to a
-	// new key or app), usage, housekeeping.
-	"CreateApp": nil, "CreateKey": nil, "RecordUse": nil, "PurgeEvents": nil, "PurgeIdempotency": nil, "Compact": nil,
+	"CreateKey": func(t *testing.T, s store.Store) {
+		must(t, s.CreateKey(context.Background(), key("k2", "inv", "read"), hash("inv-k1-new"), nil, nil))
+		lookup(t, s, "inv-k1-new") // looked up (not found) before the write
+	},
+	// Writes that change no verdict: a new app (no key refers to it yet),
+	// usage, housekeeping.
+	"CreateApp": nil, "RecordUse": nil, "PurgeEvents": nil, "PurgeIdempotency": nil, "Compact": nil,
 	// Reads, and Close.
 	"GetApp": nil, "ListApps": nil, "GetKey": nil, "ListKeys": nil, "ListEvents": nil, "LookupSecret": nil,
 	"GetIdempotency": nil, "RootTokenHash": nil, "Close": nil,
@@ -111,6 +117,8 @@ func testEveryWriteInvalidates(t *testing.T, open func(t *testing.T) store.Store
 				lookup(t, s, "inv-k1")
 				_, err := s.RootTokenHash(ctx)
 				must(t, err)
+				// A secret that a create or a rotation then adds, looked up before it exists.
+				wantErr(t, lookupErr(s, "inv-k1-new"), store.ErrNotFound)
 			}
 			check(t, s)
 		})
