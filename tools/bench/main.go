@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,7 +30,13 @@ var (
 	parallelism = flag.Int("parallelism", 10, "terraform -parallelism")
 	skipTF      = flag.Bool("skip-terraform", false, "skip the Terraform measurements")
 	profileOut  = flag.String("profile", "", "also keep the server's CPU profile at this path (for go tool pprof)")
+	only        = flag.String("only", "", "run only these sections, comma-separated (verify, postgres, store, terraform, micro); the report then holds only them")
 )
+
+// section reports whether the named section runs (-only).
+func section(name string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), name)
+}
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "floor" {
@@ -63,27 +70,35 @@ func run(ctx context.Context) error {
 	}
 	defer os.RemoveAll(work)
 
-	logf("verify: seeding %d keys through the API", *verifyKeys)
-	if err := benchVerify(ctx, work, r); err != nil {
-		return fmt.Errorf("verify: %w", err)
+	if section("verify") {
+		logf("verify: seeding %d keys through the API", *verifyKeys)
+		if err := benchVerify(ctx, work, r); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
 	}
-	logf("postgres: two replicas")
-	if err := benchPostgres(ctx, work, r); err != nil {
-		return fmt.Errorf("postgres: %w", err)
+	if section("postgres") {
+		logf("postgres: two replicas")
+		if err := benchPostgres(ctx, work, r); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
 	}
-	logf("store: creating %d keys directly, then idle memory", *memoryKeys)
-	if err := benchStoreAndMemory(ctx, work, r); err != nil {
-		return fmt.Errorf("store/memory: %w", err)
+	if section("store") {
+		logf("store: creating %d keys directly, then idle memory", *memoryKeys)
+		if err := benchStoreAndMemory(ctx, work, r); err != nil {
+			return fmt.Errorf("store/memory: %w", err)
+		}
 	}
-	if !*skipTF {
+	if !*skipTF && section("terraform") {
 		if err := benchTerraform(ctx, work, r); err != nil {
 			return fmt.Errorf("terraform: %w", err)
 		}
 	}
-	benchLimiterMemory(r)
-	logf("go micro-benchmarks and the verify profile")
-	if err := benchMicro(r); err != nil {
-		return fmt.Errorf("micro-benchmarks: %w", err)
+	if section("micro") {
+		benchLimiterMemory(r)
+		logf("go micro-benchmarks and the verify profile")
+		if err := benchMicro(r); err != nil {
+			return fmt.Errorf("micro-benchmarks: %w", err)
+		}
 	}
 	r.Elapsed = time.Since(start).Round(time.Second)
 	text := r.markdown()
