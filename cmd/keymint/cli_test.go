@@ -35,9 +35,10 @@ func TestOperatorCommands(t *testing.T) {
 		}
 	}
 
-	out, _ := km(root, "", 0, "apps", "create", "--slug", "shop", "--name", "Shop API", "--scopes", "orders:read, orders:write", "--key-prefix", "shop_live", "--rate-limit", "100/1m")
-	if !strings.Contains(out, "created app shop") {
-		t.Fatalf("apps create: %q", out)
+	// A confirmation is a message: on stderr, nothing on stdout.
+	out, errOut := km(root, "", 0, "apps", "create", "--slug", "shop", "--name", "Shop API", "--scopes", "orders:read, orders:write", "--key-prefix", "shop_live", "--rate-limit", "100/1m")
+	if out != "" || !strings.Contains(errOut, "created app shop") {
+		t.Fatalf("apps create: stdout %q, stderr %q", out, errOut)
 	}
 	out, _ = km(root, "", 0, "apps", "list")
 	if !strings.Contains(out, "shop") || !strings.Contains(out, "100/1m") {
@@ -51,7 +52,7 @@ func TestOperatorCommands(t *testing.T) {
 	km(root, "", 0, "apps", "get", "shop")
 
 	// keys create: the secret alone on stdout, the rest on stderr.
-	out, errOut := km(root, "", 0, "keys", "create", "--app", "shop", "--name", "checkout", "--scopes", "orders:read", "--metadata", "env=prod", "--metadata", "team=pay", "--expires-in", "720h")
+	out, errOut = km(root, "", 0, "keys", "create", "--app", "shop", "--name", "checkout", "--scopes", "orders:read", "--metadata", "env=prod", "--metadata", "team=pay", "--expires-in", "720h")
 	secret := strings.TrimSuffix(out, "\n")
 	if _, err := keyformat.Parse(secret); err != nil || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "created key key_") {
 		t.Fatalf("keys create: stdout %q, stderr %q", out, errOut)
@@ -110,16 +111,16 @@ func TestOperatorCommands(t *testing.T) {
 	verify(rotated, wire.CodeValid)
 	verify(secret, wire.CodeValid)
 
-	out, _ = km(root, "", 0, "keys", "disable", id)
-	if !strings.Contains(out, "disabled") {
-		t.Fatalf("keys disable: %q", out)
+	out, errOut = km(root, "", 0, "keys", "disable", id)
+	if out != "" || !strings.Contains(errOut, "disabled") {
+		t.Fatalf("keys disable: stdout %q, stderr %q", out, errOut)
 	}
 	verify(rotated, wire.CodeDisabled)
 	km(root, "", 0, "keys", "enable", id)
 	verify(rotated, wire.CodeValid)
-	out, _ = km(root, "", 0, "keys", "revoke", id)
-	if !strings.Contains(out, "revoked") {
-		t.Fatalf("keys revoke: %q", out)
+	out, errOut = km(root, "", 0, "keys", "revoke", id)
+	if out != "" || !strings.Contains(errOut, "revoked") {
+		t.Fatalf("keys revoke: stdout %q, stderr %q", out, errOut)
 	}
 	verify(rotated, wire.CodeRevoked)
 
@@ -152,7 +153,7 @@ func TestOperatorCommands(t *testing.T) {
 		{"keys", "list"}, {"keys", "get"}, {"keys", "find"}, {"keys", "create"}, {"keys", "rotate"}, {"keys", "revoke"},
 		{"keys", "disable"}, {"keys", "enable"}} {
 		out, _ := km(root, "", 0, append(group, "--help")...)
-		if !strings.Contains(out, "Usage: keymint "+strings.Join(group, " ")) {
+		if !strings.Contains(out, "Usage:\n  keymint "+strings.Join(group, " ")) {
 			t.Errorf("keymint %s --help: %q", strings.Join(group, " "), out)
 		}
 	}
