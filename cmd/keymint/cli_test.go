@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -183,4 +184,171 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("apps delete with live keys: %q", errOut)
 	}
 	km(root, "", 0, "apps", "delete", "shop", "--force")
+}
+
+// kmFunc runs one command with env and stdin and wants its exit code; it
+// returns stdout and stderr.
+type kmFunc func(env map[string]string, stdin string, wantCode int, args ...string) (string, string)
+
+func kmRunner(t *testing.T) kmFunc {
+	return func(env map[string]string, stdin string, wantCode int, args ...string) (string, string) {
+		t.Helper()
+		c, out, errOut := testCLI(env, stdin)
+		code := exitCode(run(context.Background(), args, c), errOut)
+		if code != wantCode {
+			t.Fatalf("keymint %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, wantCode, out, errOut)
+		}
+		return out.String(), errOut.String()
+	}
+}
+
+func decodeJSON[T any](t *testing.T, what, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("%s: not JSON: %v\n%s", what, err, s)
+	}
+	return v
+}
+
+func fits80(t *testing.T, what, out string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if n := len([]rune(line)); n > 80 {
+			t.Fatalf("%s: a line of %d columns, want at most 80: %q", what, n, line)
+		}
+	}
+}
+
+// apps update, keys update, whoami, expiry flags, -o table/wide/json, verify --token -o json.
+func TestCLIUpdateWhoamiOutputs(t *testing.T) {
+	const root = "root-token-for-cli-test-0123456789"
+	url, _, _, stop := startServe(t, t.TempDir(), map[string]string{"KEYMINT_ROOT_TOKEN": root})
+	defer stop()
+	km := kmRunner(t)
+	env := map[string]string{"KEYMINT_ENDPOINT": url, "KEYMINT_TOKEN": root}
+	longName := "The Shop API of the online store, with a long name"
+
+	km(env, "", 0, "apps", "create", "--slug", "shop", "--name", "Shop", "--scopes", "orders:read", "--key-prefix", "shop_live")
+	a := decodeJSON[wire.App](t, "apps update", first(km(env, "", 0, "apps", "update", "shop", "--name", longName, "--scopes", "orders:read,orders:write,refunds:write",
+		"--rate-limit", "10000/1d", "-o", "json")))
+	if a.Name != longName || len(a.Scopes) != 3 || a.RateLimit == nil || a.RateLimit.Window != "24h" || a.RateLimit.Requests != 10000 {
+		t.Fatalf("apps update: %+v", a)
+	}
+	out, errOut := km(env, "", 0, "apps", "update", "shop", "--description", "orders and refunds")
+	if out != "" || !strings.Contains(errOut, "updated app shop") {
+		t.Fatalf("apps update: stdout %q, stderr %q", out, errOut)
+	}
+	if a := decodeJSON[wire.App](t, "apps update --no-rate-limit", first(km(env, "", 0, "apps", "update", "shop", "--no-rate-limit", "-o", "json"))); a.RateLimit != nil || a.Description != "orders and refunds" || a.Name != longName {
+		t.Fatalf("apps update --no-rate-limit: %+v", a)
+	}
+
+	// --expires-in in days; --expires-at absolute.
+	before := time.Now()
+	k30 := decodeJSON[wire.KeyWithSecret](t, "keys create --expires-in 30d", first(km(env, "", 0, "keys", "create", "--app", "shop", "--name", "thirty days",
+		"--scopes", "orders:read", "--expires-in", "30d", "-o", "json")))
+	if e := k30.Key.ExpiresAt; e == nil || e.Before(before.Add(30*24*time.Hour).Truncate(time.Second)) || e.After(time.Now().Add(30*24*time.Hour)) {
+		t.Fatalf("--expires-in 30d: expires %v, created about %v", e, before)
+	}
+	at := "2031-02-03T04:05:06Z"
+	kAt := decodeJSON[wire.KeyWithSecret](t, "keys create --expires-at", first(km(env, "", 0, "keys", "create", "--app", "shop", "--name", "A key with a rather long name for the table",
+		"--scopes", "orders:read,refunds:write", "--owner", "team-payments@example.com", "--expires-at", at, "--metadata", "env=prod", "-o", "json")))
+	if e := kAt.Key.ExpiresAt; e == nil || e.UTC().Format(time.RFC3339) != at {
+		t.Fatalf("--expires-at %s: expires %v", at, e)
+	}
+
+	// keys update: name and metadata (the whole map), then cleared.
+	k := decodeJSON[wire.Key](t, "keys update", first(km(env, "", 0, "keys", "update", k30.Key.ID, "--name", "renamed", "--metadata", "team=pay", "--metadata", "tier=gold", "-o", "json")))
+	if k.Name != "renamed" || len(k.Metadata) != 2 || k.Metadata["tier"] != "gold" {
+		t.Fatalf("keys update: %+v", k)
+	}
+	if k := decodeJSON[wire.Key](t, "keys update --clear-metadata", first(km(env, "", 0, "keys", "update", k30.Key.ID, "--clear-metadata", "-o", "json"))); len(k.Metadata) != 0 || k.Name != "renamed" {
+		t.Fatalf("keys update --clear-metadata: %+v", k)
+	}
+	out, errOut = km(env, "", 0, "keys", "update", kAt.Key.ID, "--name", "A key with a rather long name for the table")
+	if out != "" || !strings.Contains(errOut, "updated key "+kAt.Key.ID) {
+		t.Fatalf("keys update: stdout %q, stderr %q", out, errOut)
+	}
+
+	// table fits 80 columns and cuts; wide shows every column whole; json parses.
+	out, _ = km(env, "", 0, "apps", "list")
+	fits80(t, "apps list", out)
+	if strings.Contains(out, longName) || !strings.Contains(out, "…") {
+		t.Fatalf("apps list should cut the long name:\n%s", out)
+	}
+	out, _ = km(env, "", 0, "apps", "list", "-o", "wide")
+	for _, want := range []string{longName, "orders:read,orders:write,refunds:write", "orders and refunds"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("apps list -o wide lacks %q:\n%s", want, out)
+		}
+	}
+	out, _ = km(env, "", 0, "keys", "list", "--app", "shop")
+	fits80(t, "keys list", out)
+	out, _ = km(env, "", 0, "keys", "list", "--app", "shop", "-o", "wide")
+	for _, want := range []string{"A key with a rather long name for the table", "orders:read,refunds:write", "team-payments@example.com", at, "env=prod", kAt.Key.Start} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("keys list -o wide lacks %q:\n%s", want, out)
+		}
+	}
+	if keys := decodeJSON[[]wire.Key](t, "keys list -o json", first(km(env, "", 0, "keys", "list", "--app", "shop", "-o", "json"))); len(keys) != 2 {
+		t.Fatalf("keys list -o json: %d keys", len(keys))
+	}
+	km(env, "", 2, "keys", "list", "--app", "shop", "-o", "yaml")
+
+	// whoami: root, then a confined credential.
+	if w := decodeJSON[wire.Whoami](t, "whoami", first(km(env, "", 0, "whoami", "-o", "json"))); w.ID != "root" || len(w.Scopes) != len(wire.ManagementScopes) {
+		t.Fatalf("whoami as root: %+v", w)
+	}
+	reader := strings.TrimSpace(first(km(env, "", 0, "keys", "create", "--app", "keymint", "--name", "reader", "--scopes", "apps:read,verify", "--resources", "shop")))
+	out, _ = km(map[string]string{"KEYMINT_ENDPOINT": url}, "", 0, "whoami", "--token", reader)
+	if !strings.Contains(out, "apps:read, verify") || !strings.Contains(out, "confined to  shop") {
+		t.Fatalf("whoami as a confined reader:\n%s", out)
+	}
+
+	// verify --token (no KEYMINT_TOKEN) and -o json; the verdict still sets the exit code.
+	v := decodeJSON[wire.VerifyResponse](t, "verify -o json", first(km(map[string]string{"KEYMINT_ENDPOINT": url}, kAt.Secret, 0, "verify", "--token", reader, "--scopes", "refunds:write", "-o", "json")))
+	if !v.Valid || v.KeyID != kAt.Key.ID || v.Owner != "team-payments@example.com" {
+		t.Fatalf("verify -o json: %+v", v)
+	}
+	v = decodeJSON[wire.VerifyResponse](t, "verify -o json", first(km(map[string]string{"KEYMINT_ENDPOINT": url}, kAt.Secret, 3, "verify", "--token", reader, "--scopes", "nope", "-o", "json")))
+	if v.Code != wire.CodeInsufficientScope {
+		t.Fatalf("verify -o json of a missing scope: %+v", v)
+	}
+	out, _ = km(map[string]string{"KEYMINT_ENDPOINT": url}, kAt.Secret, 0, "verify", "--token", reader, "-o", "wide")
+	if !strings.Contains(out, "VALID") || !strings.Contains(out, kAt.Key.ID) || strings.Contains(out, kAt.Secret[len(kAt.Key.Start):]) {
+		t.Fatalf("verify -o wide: %q", out)
+	}
+}
+
+func first(a, _ string) string { return a }
+
+// The secret alone on stdout, every message on stderr, for create and rotate.
+func TestCLIStreams(t *testing.T) {
+	const root = "root-token-for-cli-test-0123456789"
+	url, _, _, stop := startServe(t, t.TempDir(), map[string]string{"KEYMINT_ROOT_TOKEN": root})
+	defer stop()
+	km := kmRunner(t)
+	env := map[string]string{"KEYMINT_ENDPOINT": url, "KEYMINT_TOKEN": root}
+	out, errOut := km(env, "", 0, "apps", "create", "--slug", "shop", "--name", "Shop", "--scopes", "read", "--key-prefix", "shop")
+	if out != "" || !strings.HasPrefix(errOut, "keymint: created app shop") {
+		t.Fatalf("apps create: stdout %q, stderr %q", out, errOut)
+	}
+	for _, args := range [][]string{{"keys", "create", "--app", "shop", "--name", "k", "--scopes", "read", "--expires-in", "2w"}, {"keys", "rotate", "", "--grace", "1d"}} {
+		if args[1] == "rotate" {
+			keys := decodeJSON[[]wire.Key](t, "keys list", first(km(env, "", 0, "keys", "list", "--app", "shop", "-o", "json")))
+			args[2] = keys[0].ID
+		}
+		out, errOut := km(env, "", 0, args...)
+		secret := strings.TrimSuffix(out, "\n")
+		if _, err := keyformat.Parse(secret); err != nil || out != secret+"\n" {
+			t.Fatalf("%v: stdout %q should be the secret alone", args, out)
+		}
+		if strings.Contains(errOut, secret[len("shop_"):]) || !strings.Contains(errOut, "shown only this once") {
+			t.Fatalf("%v: stderr %q", args, errOut)
+		}
+	}
+	out, errOut = km(env, "", 0, "apps", "delete", "shop", "--force")
+	if out != "" || !strings.Contains(errOut, "deleted app shop") {
+		t.Fatalf("apps delete: stdout %q, stderr %q", out, errOut)
+	}
 }
