@@ -352,3 +352,130 @@ func TestCLIStreams(t *testing.T) {
 		t.Fatalf("apps delete: stdout %q, stderr %q", out, errOut)
 	}
 }
+
+// events filters by app, key, actor, action and time; events list is events.
+func TestCLIEventsFilters(t *testing.T) {
+	const root = "root-token-for-cli-test-0123456789"
+	url, _, _, stop := startServe(t, t.TempDir(), map[string]string{"KEYMINT_ROOT_TOKEN": root})
+	defer stop()
+	km := kmRunner(t)
+	env := map[string]string{"KEYMINT_ENDPOINT": url, "KEYMINT_TOKEN": root}
+	start := time.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+	for _, slug := range []string{"shop", "blog"} {
+		km(env, "", 0, "apps", "create", "--slug", slug, "--name", slug, "--scopes", "read", "--key-prefix", slug)
+	}
+	writer := strings.TrimSpace(first(km(env, "", 0, "keys", "create", "--app", "keymint", "--name", "writer", "--scopes", "keys:write,keys:read,audit:read")))
+	writerEnv := map[string]string{"KEYMINT_ENDPOINT": url, "KEYMINT_TOKEN": writer}
+	k := decodeJSON[wire.KeyWithSecret](t, "keys create", first(km(writerEnv, "", 0, "keys", "create", "--app", "shop", "--name", "k", "--scopes", "read", "-o", "json")))
+	km(writerEnv, "", 0, "keys", "update", k.Key.ID, "--name", "k2")
+	km(env, "", 0, "keys", "create", "--app", "blog", "--name", "b", "--scopes", "read")
+	writerID := decodeJSON[wire.Whoami](t, "whoami", first(km(writerEnv, "", 0, "whoami", "-o", "json"))).ID
+
+	events := func(args ...string) []wire.Event {
+		t.Helper()
+		return decodeJSON[[]wire.Event](t, "events", first(km(env, "", 0, append(append([]string{"events"}, args...), "-o", "json")...)))
+	}
+	actions := func(evs []wire.Event) string {
+		var s []string
+		for _, e := range evs {
+			s = append(s, e.Action)
+		}
+		return strings.Join(s, " ")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "key.create key.update key.create credential.mint app.create app.create"},
+		{[]string{"--app", "shop"}, "key.update key.create app.create"},
+		{[]string{"--key", k.Key.ID}, "key.update key.create"},
+		{[]string{"--actor", writerID}, "key.update key.create"},
+		{[]string{"--actor", "root", "--action", "key.create"}, "key.create"},
+		{[]string{"--action", "app.create", "--limit", "1"}, "app.create"},
+		{[]string{"--since", start}, "key.create key.update key.create credential.mint app.create app.create"},
+		{[]string{"--until", start}, ""},
+		{[]string{"--since", "1h"}, "key.create key.update key.create credential.mint app.create app.create"},
+		{[]string{"--until", "1h"}, ""},
+		{[]string{"--since", "2030-01-01T00:00:00Z"}, ""},
+	} {
+		if got := actions(events(c.args...)); got != c.want {
+			t.Errorf("events %v: %q, want %q", c.args, got, c.want)
+		}
+	}
+	if evs := events("--action", "app.create"); len(evs) != 2 || evs[0].App != "blog" {
+		t.Errorf("events --action app.create: %+v", evs)
+	}
+	// events list is the same command, with the same filters.
+	if got := actions(decodeJSON[[]wire.Event](t, "events list", first(km(env, "", 0, "events", "list", "--app", "shop", "-o", "json")))); got != "key.update key.create app.create" {
+		t.Errorf("events list --app shop: %q", got)
+	}
+	out, _ := km(env, "", 0, "events", "list")
+	fits80(t, "events", out)
+	if strings.Count(out, "\n") != 7 {
+		t.Errorf("events table: want a header and 6 rows:\n%s", out)
+	}
+	out, _ = km(env, "", 0, "events", "--key", k.Key.ID, "-o", "wide")
+	if !strings.Contains(out, writerID) || !strings.Contains(out, k.Key.ID) || !strings.Contains(out, `"name":{"from":"k","to":"k2"}`) {
+		t.Errorf("events -o wide should show whole ids and the changes:\n%s", out)
+	}
+	km(env, "", 2, "events", "--since", "yesterday")
+	km(env, "", 2, "events", "--limit", "0")
+	_, errOut := km(env, "", 2, "events", "lsit")
+	if !strings.Contains(errOut, "did you mean keymint events list?") {
+		t.Errorf("events lsit: %q", errOut)
+	}
+}
+
+// Usage errors exit 2 before any request: the endpoint has nothing behind
+// it, so a request would exit 1 ("cannot reach").
+func TestCLIUsageErrors(t *testing.T) {
+	km := kmRunner(t)
+	env := map[string]string{"KEYMINT_ENDPOINT": "http://127.0.0.1:1", "KEYMINT_TOKEN": "some-token-0123456789"}
+	key := keyformat.Generate("acme_live")
+	for _, c := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"apps", "create", "--slug", "shop"}, `required flag(s) "key-prefix", "name", "scopes" not set`},
+		{[]string{"keys", "create", "--app", "shop", "--scopes", "read"}, `required flag(s) "name" not set`},
+		{[]string{"keys", "list"}, `required flag(s) "app" not set`},
+		{[]string{"apps", "update", "shop"}, "nothing to change"},
+		{[]string{"apps", "update", "shop", "--rate-limit", "1/1m", "--no-rate-limit"}, "none of the others can be"},
+		{[]string{"apps", "update", "shop", "--scopes", ","}, "at least one scope"},
+		{[]string{"keys", "update", "key_x"}, "nothing to change"},
+		{[]string{"keys", "update", "key_x", "--metadata", "novalue"}, "KEY=VALUE"},
+		{[]string{"keys", "create", "--app", "a", "--name", "n", "--scopes", "s", "--expires-in", "30 days"}, "not a duration"},
+		{[]string{"keys", "create", "--app", "a", "--name", "n", "--scopes", "s", "--expires-in", "-1d"}, "must be positive"},
+		{[]string{"keys", "create", "--app", "a", "--name", "n", "--scopes", "s", "--expires-at", "tomorrow"}, "RFC 3339"},
+		{[]string{"keys", "create", "--app", "a", "--name", "n", "--scopes", "s", "--expires-in", "1d", "--expires-at", "2030-01-01T00:00:00Z"}, "none of the others can be"},
+		{[]string{"keys", "rotate", "key_x", "--grace", "soon"}, "not a duration"},
+		{[]string{"keys", "get"}, "want ID, got 0 argument(s)"},
+		{[]string{"apps", "get", "a", "b"}, "want SLUG, got 2 argument(s)"},
+		{[]string{"apps", "list", "-o", "yaml"}, "-o must be table, wide or json"},
+		{[]string{"apps", "list", "--nope"}, "unknown flag: --nope"},
+		{[]string{"apps", "lsit"}, "did you mean keymint apps list?"},
+		{[]string{"keys", "rotat"}, "did you mean keymint keys rotate?"},
+		{[]string{"kyes", "list"}, "did you mean keymint keys?"},
+		{[]string{"event"}, "did you mean keymint events?"},
+		{[]string{"apps"}, "apps: no command given"},
+		{[]string{"keys", "find", key}, "unexpected argument"},
+		{[]string{"verify", key}, "read from standard input"},
+		{[]string{"verify", "-" + key}, "unknown shorthand flag"},
+	} {
+		out, errOut := km(env, "", 2, c.args...)
+		if !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("keymint %v: stdout %q, stderr %q; want %q in stderr", c.args, out, errOut, c.want)
+		}
+		if strings.Contains(errOut, key[len("acme_live_")+4:]) {
+			t.Errorf("keymint %v echoes a key: %q", c.args, errOut)
+		}
+		if strings.Count(errOut, "Usage:") > 0 && !strings.Contains(errOut, "no command given") {
+			t.Errorf("keymint %v dumps the usage: %q", c.args, errOut)
+		}
+	}
+	// The same commands, well formed, do send a request.
+	_, errOut := km(env, "", 1, "apps", "list")
+	if !strings.Contains(errOut, "cannot reach") {
+		t.Fatalf("apps list to nothing: %q", errOut)
+	}
+}
