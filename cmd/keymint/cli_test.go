@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -477,5 +481,154 @@ func TestCLIUsageErrors(t *testing.T) {
 	_, errOut := km(env, "", 1, "apps", "list")
 	if !strings.Contains(errOut, "cannot reach") {
 		t.Fatalf("apps list to nothing: %q", errOut)
+	}
+}
+
+// Profiles: endpoint and token file from the config file under
+// XDG_CONFIG_HOME; a flag beats its variable, which beats the profile.
+func TestCLIProfiles(t *testing.T) {
+	const root = "root-token-for-cli-test-0123456789"
+	url, _, _, stop := startServe(t, t.TempDir(), map[string]string{"KEYMINT_ROOT_TOKEN": root})
+	defer stop()
+	km := kmRunner(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "root.token")
+	if err := os.WriteFile(tokenFile, []byte(root+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "config"), "HOME": filepath.Join(dir, "home")}
+	with := func(kv ...string) map[string]string {
+		env := maps.Clone(base)
+		for i := 0; i < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	nowhere := "http://127.0.0.1:1"
+
+	// No config file: nothing changes, and asking for a profile says what to do.
+	km(with("KEYMINT_ENDPOINT", url, "KEYMINT_TOKEN", root), "", 0, "apps", "list")
+	if _, errOut := km(with("KEYMINT_ENDPOINT", url, "KEYMINT_TOKEN", root), "", 2, "apps", "list", "--profile", "prod"); !strings.Contains(errOut, "keymint profile add") {
+		t.Fatalf("--profile with no config file: %q", errOut)
+	}
+
+	_, errOut := km(base, "", 0, "profile", "add", "local", "--endpoint", url, "--token-file", tokenFile)
+	configFile := filepath.Join(dir, "config", "keymint", "config.json")
+	if !strings.Contains(errOut, "added profile local in "+configFile) || !strings.Contains(errOut, "current profile") {
+		t.Fatalf("profile add: %q", errOut)
+	}
+	if info, err := os.Stat(configFile); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("config file: %v %v", info, err)
+	}
+	b, _ := os.ReadFile(configFile)
+	if strings.Contains(string(b), root) {
+		t.Fatal("the config file holds the token")
+	}
+	km(base, "", 0, "profile", "add", "dead", "--endpoint", nowhere, "--token-file", tokenFile)
+
+	// The current profile is enough: no flag, no variable.
+	if w := decodeJSON[wire.Whoami](t, "whoami", first(km(base, "", 0, "whoami", "-o", "json"))); w.ID != "root" {
+		t.Fatalf("whoami through the profile: %+v", w)
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		code int
+	}{
+		{base, []string{"--profile", "dead"}, 1},                                                // the profile's endpoint
+		{with("KEYMINT_PROFILE", "dead"), nil, 1},                                               // the variable picks it
+		{with("KEYMINT_PROFILE", "dead"), []string{"--profile", "local"}, 0},                    // the flag beats the variable
+		{with("KEYMINT_PROFILE", "dead", "KEYMINT_ENDPOINT", url), nil, 0},                      // a variable beats the profile
+		{with("KEYMINT_ENDPOINT", nowhere), nil, 1},                                             // ... on the current profile too
+		{with("KEYMINT_ENDPOINT", nowhere), []string{"--endpoint", url}, 0},                     // the flag beats the variable
+		{with("KEYMINT_TOKEN", "wrong-token-0123456789abcdef"), nil, 1},                         // KEYMINT_TOKEN beats the token file
+		{with("KEYMINT_TOKEN", "wrong-token-0123456789abcdef"), []string{"--token", root}, 0},   // --token beats KEYMINT_TOKEN
+		{with("KEYMINT_TOKEN_FILE", filepath.Join(dir, "missing")), nil, 2},                     // KEYMINT_TOKEN_FILE beats the profile's
+		{base, []string{"--token-file", tokenFile, "--profile", "local", "--endpoint", url}, 0}, // all flags
+		{base, []string{"--profile", "prod"}, 2},                                                // no such profile
+	} {
+		_, errOut := km(c.env, "", c.code, append([]string{"apps", "list"}, c.args...)...)
+		want := "cannot reach"
+		if c.env["KEYMINT_TOKEN"] != "" {
+			want = "unauthenticated"
+		}
+		if c.code == 1 && !strings.Contains(errOut, want) {
+			t.Errorf("apps list %v: %q", c.args, errOut)
+		}
+	}
+	if _, errOut := km(base, "", 2, "apps", "list", "--profile", "prod"); !strings.Contains(errOut, "it has dead, local") {
+		t.Errorf("an unknown profile should list the known ones: %q", errOut)
+	}
+
+	// profile list and use.
+	out, _ := km(base, "", 0, "profile", "list")
+	if !strings.Contains(out, "*  local") || !strings.Contains(out, tokenFile) {
+		t.Fatalf("profile list:\n%s", out)
+	}
+	km(base, "", 0, "profile", "use", "dead")
+	km(base, "", 1, "apps", "list")
+	km(base, "", 2, "profile", "use", "nope")
+	km(base, "", 0, "profile", "remove", "dead")
+	km(base, "", 0, "apps", "list", "--profile", "local")
+	if cfg := decodeJSON[config](t, "profile list -o json", first(km(base, "", 0, "profile", "list", "-o", "json"))); cfg.Current != "" || len(cfg.Profiles) != 1 {
+		t.Fatalf("after removing the current profile: %+v", cfg)
+	}
+
+	// A token file others can read works, with a warning.
+	if err := os.Chmod(tokenFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut := km(base, "", 0, "apps", "list", "--profile", "local"); !strings.Contains(errOut, "readable by others") {
+		t.Errorf("no warning for a 0644 token file: %q", errOut)
+	}
+	// A token written inline is refused, without echoing it.
+	inline := `{"profiles": {"prod": {"endpoint": "` + url + `", "token": "` + root + `"}}}`
+	if err := os.WriteFile(configFile, []byte(inline), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut := km(base, "", 2, "apps", "list", "--profile", "prod"); !strings.Contains(errOut, "holds a token inline") || strings.Contains(errOut, root) {
+		t.Errorf("an inline token: %q", errOut)
+	}
+}
+
+// keymint completion writes a script for each shell; bash's parses.
+func TestCLICompletion(t *testing.T) {
+	km := kmRunner(t)
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		out, _ := km(nil, "", 0, "completion", shell)
+		if !strings.Contains(out, "keymint") || len(out) < 1000 {
+			t.Fatalf("completion %s: %q", shell, out)
+		}
+		if shell == "bash" {
+			bash, err := exec.LookPath("bash")
+			if err != nil {
+				t.Fatalf("bash is needed to check the script: %v", err)
+			}
+			script := filepath.Join(t.TempDir(), "keymint.bash")
+			if err := os.WriteFile(script, []byte(out), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := exec.Command(bash, "-n", script).CombinedOutput(); err != nil {
+				t.Fatalf("bash -n rejects the completion script: %v\n%s", err, b)
+			}
+		}
+	}
+	// What the scripts ask: commands, subcommands, flag values.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "ap"}, []string{"apps"}},
+		{[]string{"__complete", "keys", "r"}, []string{"rotate", "revoke"}},
+		{[]string{"__complete", "events", "--ac"}, []string{"--action", "--actor"}},
+		{[]string{"__complete", "apps", "list", "-o", ""}, []string{"table", "wide", "json"}},
+		{[]string{"__complete", "keys", "list", "--status", ""}, []string{"active", "revoked"}},
+	} {
+		out, _ := km(nil, "", 0, c.args...)
+		for _, w := range c.want {
+			if !strings.Contains(out, w+"\n") && !strings.Contains(out, w+"\t") {
+				t.Errorf("keymint %v: no %q in\n%s", c.args, w, out)
+			}
+		}
 	}
 }
