@@ -191,21 +191,6 @@ func shortLeft(s string, n int) string {
 	return "…" + string(r[len(r)-n+1:])
 }
 
-// cut shortens s to n characters in a table; -o wide shows it whole.
-func (s *session) cut(v string, n int) string {
-	if s.wide() {
-		return v
-	}
-	return short(v, n)
-}
-
-func when(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04")
-}
-
 func stamp(t *time.Time) string {
 	if t == nil {
 		return "-"
