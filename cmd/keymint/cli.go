@@ -94,7 +94,7 @@ func (t *tree) open(cmd *cobra.Command, g *globals) (*session, error) {
 	var token string
 	switch {
 	case set("token") && set("token-file"):
-		return nil, usageErrorf("%s: give --token or --token-file, not both", cmd.CommandPath())
+		return nil, usageErrorf("%s: give --token or --token-file, not both", commandName(cmd))
 	case set("token"):
 		token = g.token
 	case set("token-file"):
@@ -110,7 +110,7 @@ func (t *tree) open(cmd *cobra.Command, g *globals) (*session, error) {
 		return nil, err
 	}
 	if token == "" {
-		return nil, usageErrorf("%s: no token: set KEYMINT_TOKEN (or KEYMINT_TOKEN_FILE, --token-file, --token) to a keymint management token, or use a profile with a token_file (keymint profile --help)", cmd.CommandPath())
+		return nil, usageErrorf("%s: no token: set KEYMINT_TOKEN (or KEYMINT_TOKEN_FILE, --token-file, --token) to a keymint management token, or use a profile with a token_file (keymint profile --help)", commandName(cmd))
 	}
 	var opts []keymint.Option
 	if insecure {
@@ -118,7 +118,7 @@ func (t *tree) open(cmd *cobra.Command, g *globals) (*session, error) {
 	}
 	cl, err := keymint.New(endpoint, token, append(opts, keymint.WithTimeout(30*time.Second), keymint.WithUserAgent("keymint-cli/"+version))...)
 	if err != nil {
-		return nil, usageErrorf("%s: %v", cmd.CommandPath(), err)
+		return nil, usageErrorf("%s: %v", commandName(cmd), err)
 	}
 	return &session{cli: t.cli, client: cl, output: g.output}, nil
 }

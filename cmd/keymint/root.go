@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, c cli) error {
 	// Never echo an argument whole: it may be a key typed where stdin was meant.
 	msg := keyformat.Redact(strings.TrimSpace(err.Error()))
 	if cmd.HasParent() {
-		msg = strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ") + ": " + msg
+		msg = commandName(cmd) + ": " + msg
 	}
 	return usageErrorf("%s (see %s --help)", msg, cmd.CommandPath())
 }
@@ -119,10 +119,10 @@ func (t *tree) legacy(name, short string, fn func(context.Context, []string, cli
 // group is a command that only holds others (keymint apps, keys, profile).
 func (t *tree) group(use, short string, cmds ...*cobra.Command) *cobra.Command {
 	g := &cobra.Command{
-		Use: use + " <command>", Short: short, Args: subcommandArgs,
+		Use: use, Short: short, Args: subcommandArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprint(t.stderr, cmd.UsageString())
-			return usageErrorf("%s: no command given", cmd.CommandPath())
+			return usageErrorf("%s: no command given", commandName(cmd))
 		},
 	}
 	g.SuggestionsMinimumDistance = 2
@@ -149,11 +149,17 @@ func subcommandArgs(cmd *cobra.Command, args []string) error {
 func positional(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(names) == 0 && len(args) > 0 {
-			return usageErrorf("%s: unexpected argument %q (see %s --help)", cmd.CommandPath(), keyformat.Redact(args[0]), cmd.CommandPath())
+			return usageErrorf("%s: unexpected argument %q (see %s --help)", commandName(cmd), keyformat.Redact(args[0]), cmd.CommandPath())
 		}
 		if len(args) != len(names) {
-			return usageErrorf("%s: want %s, got %d argument(s) (see %s --help)", cmd.CommandPath(), strings.Join(names, " "), len(args), cmd.CommandPath())
+			return usageErrorf("%s: want %s, got %d argument(s) (see %s --help)", commandName(cmd), strings.Join(names, " "), len(args), cmd.CommandPath())
 		}
 		return nil
 	}
+}
+
+// commandName is the command's path without the program's name, for the
+// start of an error message (exitCode prefixes "keymint: ").
+func commandName(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
