@@ -76,7 +76,7 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keymint:", err)
 		return exitUsage
 	case errors.As(err, &unreachable):
-		fmt.Fprintf(stderr, "keymint: cannot reach the server at %s: %v\nIs it running there? Set KEYMINT_ENDPOINT (or --endpoint) to its URL; the default is http://127.0.0.1:8080.\n",
+		fmt.Fprintf(stderr, "keymint: cannot reach the server at %s: %v\nIs it running there? Set KEYMINT_ENDPOINT (or --endpoint, or a profile's endpoint) to its URL; the default is http://127.0.0.1:8080.\n",
 			strings.TrimSuffix(unreachable.URL, "/"), unreachable.Err)
 		return exitFailure
 	}
