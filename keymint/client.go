@@ -362,28 +362,57 @@ func (c *Client) RotateKey(ctx context.Context, id string, req wire.RotateKey) (
 
 // ListEvents returns up to limit events, newest first, following pages.
 func (c *Client) ListEvents(ctx context.Context, app, key string, limit int) ([]wire.Event, error) {
+	if limit < 1 {
+		return []wire.Event{}, nil
+	}
+	return c.ListEventsMatching(ctx, EventFilter{App: app, Key: key, Limit: limit})
+}
+
+// EventFilter selects events for [Client.ListEventsMatching]: a zero field
+// matches every event.
+type EventFilter struct {
+	App    string    // the app's slug
+	Key    string    // the key's id
+	Actor  string    // the acting credential: "root" or a management key's id
+	Action string    // e.g. key.rotate
+	Since  time.Time // events at or after this
+	Until  time.Time // events before this
+	Limit  int       // at most this many; 0 or less: every matching event
+}
+
+// ListEventsMatching returns the events f selects, newest first, following pages.
+func (c *Client) ListEventsMatching(ctx context.Context, f EventFilter) ([]wire.Event, error) {
 	events := []wire.Event{}
 	cursor := ""
-	for len(events) < limit {
-		q := url.Values{"limit": {strconv.Itoa(min(limit-len(events), 1000))}}
-		if app != "" {
-			q.Set("app", app)
+	for f.Limit < 1 || len(events) < f.Limit {
+		page := 1000
+		if f.Limit > 0 {
+			page = min(f.Limit-len(events), 1000)
 		}
-		if key != "" {
-			q.Set("key", key)
+		q := url.Values{"limit": {strconv.Itoa(page)}}
+		for name, v := range map[string]string{"app": f.App, "key": f.Key, "actor": f.Actor, "action": f.Action} {
+			if v != "" {
+				q.Set(name, v)
+			}
+		}
+		if !f.Since.IsZero() {
+			q.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+		}
+		if !f.Until.IsZero() {
+			q.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
 		}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		var page wire.EventList
-		if err := c.do(ctx, "GET", "/v1/events?"+q.Encode(), nil, &page, false); err != nil {
+		var list wire.EventList
+		if err := c.do(ctx, "GET", "/v1/events?"+q.Encode(), nil, &list, false); err != nil {
 			return nil, err
 		}
-		events = append(events, page.Events...)
-		if page.NextCursor == "" {
+		events = append(events, list.Events...)
+		if list.NextCursor == "" {
 			break
 		}
-		cursor = page.NextCursor
+		cursor = list.NextCursor
 	}
 	return events, nil
 }

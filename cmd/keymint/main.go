@@ -26,26 +26,17 @@ import (
 
 var version = "dev"
 
-const usage = `keymint: API-key lifecycle service
+// usage is the root command's help: the commands are listed by cobra.
+const usage = `keymint: API-key lifecycle service.
 
-Usage:
-  keymint serve [flags]              run the server (keymint serve -h for flags)
-  keymint verify [flags] < keyfile   verify a key read from stdin (keymint verify -h)
-  keymint reset-root-token [flags]   replace a lost root token (keymint reset-root-token -h)
-  keymint migrate [flags]            bring a database's schema up to date (keymint migrate -h)
-  keymint copy --from DB --to DB     copy everything from one database to an empty one (keymint copy -h)
-  keymint apps <command>             list, get, create, delete apps (keymint apps -h)
-  keymint keys <command>             list, get, find, create, rotate, revoke, disable, enable keys (keymint keys -h)
-  keymint events [flags]             the audit trail, newest first (keymint events -h)
-  keymint healthcheck                exit 0 if the server on KEYMINT_ADDR is ready (the image's probe)
-  keymint version                    print the version
+The operator's commands (apps, keys, events, whoami, verify) talk to a server:
+--endpoint (env KEYMINT_ENDPOINT), --token or --token-file (env KEYMINT_TOKEN or
+KEYMINT_TOKEN_FILE), --profile (env KEYMINT_PROFILE; profiles live in
+` + "`keymint profile`" + `'s config file), -o table|wide|json. Data goes to standard output,
+messages to standard error; keys create and keys rotate print the secret alone.
 
-apps, keys and events talk to a server: --endpoint (env KEYMINT_ENDPOINT), --token (env KEYMINT_TOKEN),
--o table|json. Only keys create and keys rotate print a secret: alone, on standard output.
-
-Exit codes: 0 success; 1 failure (the server's problem is printed); 2 usage error;
-3 keymint verify: the key is not VALID.
-`
+Exit codes: 0 success; 1 failure (the server's problem is printed); 2 usage error
+(nothing was sent); 3 keymint verify: the key is not the expected verdict (VALID).`
 
 // Exit codes, as the usage text documents them.
 const (
@@ -86,47 +77,12 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keymint:", err)
 		return exitUsage
 	case errors.As(err, &unreachable):
-		fmt.Fprintf(stderr, "keymint: cannot reach the server at %s: %v\nIs it running there? Set KEYMINT_ENDPOINT (or --endpoint) to its URL; the default is http://127.0.0.1:8080.\n",
+		fmt.Fprintf(stderr, "keymint: cannot reach the server at %s: %v\nIs it running there? Set KEYMINT_ENDPOINT (or --endpoint, or a profile's endpoint) to its URL; the default is http://127.0.0.1:8080.\n",
 			strings.TrimSuffix(unreachable.URL, "/"), unreachable.Err)
 		return exitFailure
 	}
 	fmt.Fprintln(stderr, "keymint:", err)
 	return exitFailure
-}
-
-func run(ctx context.Context, args []string, c cli) error {
-	if len(args) == 0 {
-		fmt.Fprint(c.stderr, usage)
-		return usageErrorf("no command given")
-	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], c)
-	case "verify":
-		return verifyCmd(ctx, args[1:], c)
-	case "reset-root-token":
-		return resetRootToken(ctx, args[1:], c)
-	case "migrate":
-		return migrateCmd(ctx, args[1:], c)
-	case "copy":
-		return copyCmd(ctx, args[1:], c)
-	case "apps":
-		return group(ctx, "apps", appCommands, args[1:], c)
-	case "keys":
-		return group(ctx, "keys", keyCommands, args[1:], c)
-	case "events":
-		return eventsCmd(ctx, newFlagSet("events", "events [--app SLUG] [--key ID] [--limit N]\n\nThe audit trail, newest first: who changed what, when, in which request.", c), c, args[1:])
-	case "healthcheck":
-		return healthcheck(ctx, args[1:], c)
-	case "version", "--version":
-		fmt.Fprintln(c.stdout, version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(c.stdout, usage)
-		return nil
-	}
-	fmt.Fprint(c.stderr, usage)
-	return usageErrorf("unknown command %q", args[0])
 }
 
 func envOr(getenv func(string) string, name, def string) string {
