@@ -28,7 +28,9 @@ var (
 	memoryKeys  = flag.Int("memory-keys", 100000, "keys stored for the idle-memory figure")
 	tfResources = flag.Int("tf-resources", 200, "resources per Terraform configuration")
 	parallelism = flag.Int("parallelism", 10, "terraform -parallelism")
+	tfScale     = flag.String("tf-scale", "100,1000", "key counts of the one-run Terraform growth measurement (per-key cost and API calls)")
 	skipTF      = flag.Bool("skip-terraform", false, "skip the Terraform measurements")
+	skipWrk     = flag.Bool("skip-wrk", false, "skip the measurements by wrk (Debian's wrk package)")
 	profileOut  = flag.String("profile", "", "also keep the server's CPU profile at this path (for go tool pprof)")
 	only        = flag.String("only", "", "run only these sections, comma-separated (verify, postgres, store, terraform, micro); the report then holds only them")
 )
@@ -60,7 +62,13 @@ func run(ctx context.Context) error {
 	r := &report{Cores: runtime.NumCPU(), Runs: *runs, Started: start.UTC(), GoVersion: runtime.Version(),
 		Command: strings.TrimSpace("make bench " + strings.Join(os.Args[1:], " ")),
 		Verify:  map[int][]loadResult{}, Floor: map[int][]loadResult{},
-		MetricsOn: map[int][]loadResult{}, MetricsOff: map[int][]loadResult{}}
+		MetricsOn: map[int][]loadResult{}, MetricsOff: map[int][]loadResult{},
+		WrkVerify: map[int][]loadResult{}, WrkFloor: map[int][]loadResult{}, WrkPG: map[int][]loadResult{}}
+	if !*skipWrk {
+		if _, err := exec.LookPath(wrkBin); err != nil {
+			return fmt.Errorf("wrk is not on PATH: install it (apt-get install wrk) or pass -skip-wrk")
+		}
+	}
 	if out, err := exec.Command("terraform", "version").Output(); err == nil {
 		r.Terraform = strings.SplitN(string(out), "\n", 2)[0]
 	}

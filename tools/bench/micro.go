@@ -11,8 +11,8 @@ import (
 
 // benchMicro runs the Go micro-benchmarks of the hot path.
 func benchMicro(r *report) error {
-	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchtime", "1s", "-count", "1",
-		"./internal/keyformat/", "./internal/store/sqlite/", "./internal/api/").CombinedOutput()
+	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchtime", "1s", "-benchmem", "-count", "1",
+		"./internal/keyformat/", "./internal/wire/", "./internal/store/sqlite/", "./internal/service/", "./internal/api/").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
@@ -52,7 +52,8 @@ var serverBuckets = []bucket{
 	{"system calls (network reads and writes, log lines, SQLite)", []string{"syscall"}},
 	{"SQLite (modernc, pure Go)", []string{"modernc.org/"}},
 	{"database/sql", []string{"database/sql."}},
-	{"JSON encoding and decoding", []string{"encoding/json."}},
+	{"JSON encoding and decoding", []string{"encoding/json.", "go-json-experiment", "AppendJSON"}},
+	{"logging (slog, the redacting handler)", []string{"log/slog.", "keyformat.redact", "keyformat.Redact", "logbuf."}},
 	{"net/http and I/O", []string{"net/"}},
 	{"keymint code", []string{"keymint/"}},
 	{"hashing and checksums (sha256, crc32)", []string{"crypto/"}},

@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -107,6 +110,9 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.CreatePG = seed.created
+	// Traffic from the first moment: every request of the first 5 s counts.
+	logf("postgres: verify right after seeding")
+	r.ColdAfterSeed = append(r.ColdAfterSeed, loadWarm(urls, seed.cred.Secret, seed.reqs, 16, 0, coldWindow, *maxRequests))
 	if err := checkVerdicts(urls[1], seed.cred.Secret, seed.reqs[:2000]); err != nil {
 		return err
 	}
@@ -127,6 +133,29 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 				return fmt.Errorf("%d errors from the replicas", l.Errors)
 			}
 			r.PG[conns] = append(r.PG[conns], l)
+		}
+	}
+	if !*skipWrk {
+		dir := filepath.Join(work, "pg-wrk")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		script, err := wrkScript(dir, seed.cred.Secret, seed.reqs)
+		if err != nil {
+			return err
+		}
+		for _, conns := range []int{16, 64} {
+			for run := range *runs {
+				logf("postgres verify load by wrk: %d connections, two generators, run %d/%d", conns, run+1, *runs)
+				l, err := runWrkSplit(urls, script, conns, *duration)
+				if err != nil {
+					return err
+				}
+				if l.Errors > 0 {
+					return fmt.Errorf("wrk: %d errors from the replicas", l.Errors)
+				}
+				r.WrkPG[conns] = append(r.WrkPG[conns], l)
+			}
 		}
 	}
 	ids, err := churnKeys(ctx, c, 100)
@@ -171,7 +200,42 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 	}
 	slices.Sort(r.RevokeHealthy)
 	slices.Sort(r.RevokePaused)
+
+	// A rolling deploy: replica 1 is replaced, and gets traffic as soon as
+	// its /readyz says so.
+	for i := range *runs {
+		logf("postgres: a replica restarts, %d/%d", i+1, *runs)
+		replicas[1].stop()
+		p, err := startServer(work, *keymintBin, env, "serve", "--db", dsn)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		replicas[1] = p
+		if err := waitReady(p.url()); err != nil {
+			return err
+		}
+		urls[1] = p.url()
+		r.ColdAfterStart = append(r.ColdAfterStart, loadWarm(urls, seed.cred.Secret, seed.reqs, 16, 0, coldWindow, *maxRequests))
+	}
 	return nil
+}
+
+// coldWindow is how long the first requests to a new replica are watched.
+const coldWindow = 5 * time.Second
+
+// waitReady waits until url's /readyz answers 200.
+func waitReady(url string) error {
+	for range 500 {
+		if res, err := http.Get(url + "/readyz"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // another process's progress: no clock to inject
+	}
+	return fmt.Errorf("%s/readyz did not answer 200 in 10 s", url)
 }
 
 // waitLeases waits until n replicas hold a lease (their caches answer).

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,8 +18,12 @@ import (
 )
 
 // tfPhase is one Terraform command: its wall time, the CPU time of terraform
-// and its providers, and (keymint only) the server's CPU time meanwhile.
-type tfPhase struct{ Wall, CPU, Server time.Duration }
+// and its providers, and (keymint only) the server's CPU time meanwhile and
+// the API calls the provider made, by route.
+type tfPhase struct {
+	Wall, CPU, Server time.Duration
+	Calls             map[string]int
+}
 
 // tfTimes is one run: apply, a no-change plan (with refresh) and destroy.
 type tfTimes struct{ Apply, Plan, Destroy tfPhase }
@@ -88,7 +95,7 @@ func benchTerraform(ctx context.Context, work string, r *report) error {
 	for run := range *runs {
 		for _, kind := range tfKinds {
 			logf("terraform: %d × %s, run %d/%d", *tfResources, kind, run+1, *runs)
-			t, err := tfRun(work, rc, kind, "")
+			t, err := tfRun(work, rc, kind, "", *tfResources)
 			if err != nil {
 				return fmt.Errorf("%s: %w", kind, err)
 			}
@@ -101,7 +108,7 @@ func benchTerraform(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	p := &tfProfile{}
-	if p.Run, err = tfRun(work, rc, "keymint_api_key", profiles); err != nil {
+	if p.Run, err = tfRun(work, rc, "keymint_api_key", profiles, *tfResources); err != nil {
 		return fmt.Errorf("profiled run: %w", err)
 	}
 	for _, ph := range []struct {
@@ -118,7 +125,62 @@ func benchTerraform(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.TFProfile = p
+	r.TFScale = map[int]tfTimes{}
+	for _, n := range tfScaleCounts() {
+		logf("terraform: %d × keymint_api_key, one run", n)
+		t, err := tfRun(work, rc, "keymint_api_key", "", n)
+		if err != nil {
+			return fmt.Errorf("%d keys: %w", n, err)
+		}
+		r.TFScale[n] = t
+	}
 	return nil
+}
+
+// tfScaleCounts are -tf-scale's key counts.
+func tfScaleCounts() []int {
+	var out []int
+	for _, f := range strings.Split(*tfScale, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// apiCalls reads the server's request counts by route from its metrics.
+func apiCalls(metricsURL string) (map[string]int, error) {
+	res, err := http.Get(metricsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	calls := map[string]int{}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "keymint_http_request_duration_seconds_count{") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, `route="`)
+		route, _, _ := strings.Cut(rest, `"`)
+		f := strings.Fields(line)
+		n, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		calls[route] += int(n)
+	}
+	return calls, sc.Err()
+}
+
+// callsBetween is after's counts minus before's, without routes that did not move.
+func callsBetween(before, after map[string]int) map[string]int {
+	out := map[string]int{}
+	for route, n := range after {
+		if d := n - before[route]; d > 0 {
+			out[route] = d
+		}
+	}
+	return out
 }
 
 // providerBuckets groups the provider's CPU time by where it is spent. The
@@ -171,7 +233,7 @@ func profileTotal(files []string) (time.Duration, error) {
 // tfRun applies, plans and destroys kind's configuration in a new directory.
 // With profiles set, keymint's provider writes its CPU profiles there, one
 // directory per phase.
-func tfRun(work, rc, kind, profiles string) (tfTimes, error) {
+func tfRun(work, rc, kind, profiles string, count int) (tfTimes, error) {
 	var t tfTimes
 	dir, err := os.MkdirTemp(work, "tf-")
 	if err != nil {
@@ -183,13 +245,20 @@ func tfRun(work, rc, kind, profiles string) (tfTimes, error) {
 		config = tfConfigs["time_static"]
 		env = append(env, "TF_LOG_SDK=off", "TF_LOG_SDK_FRAMEWORK=off", "TF_LOG_SDK_PROTO=off")
 	}
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(fmt.Sprintf(config, *tfResources)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(fmt.Sprintf(config, count)), 0o644); err != nil {
 		return t, err
 	}
 	var srv *proc
+	var metricsURL string
 	if kind == "keymint_api_key" {
 		// A fresh server for each run, so no run inherits another's keys.
-		if srv, err = startServer(dir, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken}, "serve", "--db", "sqlite:"+filepath.Join(dir, "keymint.db")); err != nil {
+		metricsAddr, err := freeAddr()
+		if err != nil {
+			return t, err
+		}
+		metricsURL = "http://" + metricsAddr + "/metrics"
+		if srv, err = startServer(dir, *keymintBin, []string{"KEYMINT_ROOT_TOKEN=" + benchRootToken}, "serve", "--db", "sqlite:"+filepath.Join(dir, "keymint.db"),
+			"--metrics-addr", metricsAddr); err != nil {
 			return t, err
 		}
 		defer srv.stop()
@@ -206,8 +275,12 @@ func tfRun(work, rc, kind, profiles string) (tfTimes, error) {
 			cmd.Env = append(cmd.Env, "KEYMINT_PROVIDER_CPUPROFILE="+filepath.Join(profiles, phase))
 		}
 		var server0 time.Duration
+		var calls0 map[string]int
 		if srv != nil {
 			if server0, err = srv.cpu(); err != nil {
+				return p, err
+			}
+			if calls0, err = apiCalls(metricsURL); err != nil {
 				return p, err
 			}
 		}
@@ -224,6 +297,11 @@ func tfRun(work, rc, kind, profiles string) (tfTimes, error) {
 				return p, err
 			}
 			p.Server = server1 - server0
+			calls1, err := apiCalls(metricsURL)
+			if err != nil {
+				return p, err
+			}
+			p.Calls = callsBetween(calls0, calls1)
 		}
 		return p, nil
 	}

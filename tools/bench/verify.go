@@ -31,6 +31,7 @@ type loadResult struct {
 	P50      time.Duration
 	P99      time.Duration
 	P999     time.Duration
+	Max      time.Duration
 }
 
 // request is one prepared verify call and the verdict it must get.
@@ -110,6 +111,31 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 			}
 			r.Verify[conns] = append(r.Verify[conns], km)
 			r.Floor[conns] = append(r.Floor[conns], fl)
+		}
+	}
+	if !*skipWrk {
+		script, err := wrkScript(work, cred.Secret, reqs)
+		if err != nil {
+			return err
+		}
+		r.WrkScript = script
+		for _, conns := range []int{16, 64} {
+			for run := range *runs {
+				logf("verify load by wrk: %d connections, run %d/%d", conns, run+1, *runs)
+				km, err := runWrk(srv.url(), script, conns, 2, *duration)
+				if err != nil {
+					return err
+				}
+				fl, err := runWrk(floor.url(), script, conns, 2, *duration)
+				if err != nil {
+					return err
+				}
+				if km.Errors > 0 || fl.Errors > 0 {
+					return fmt.Errorf("wrk: %d errors from keymint, %d from the floor", km.Errors, fl.Errors)
+				}
+				r.WrkVerify[conns] = append(r.WrkVerify[conns], km)
+				r.WrkFloor[conns] = append(r.WrkFloor[conns], fl)
+			}
 		}
 	}
 	churnIDs, err := churnKeys(ctx, c, 100)
@@ -287,6 +313,11 @@ func load(url, token string, reqs []request, conns int, d time.Duration, maxReq 
 
 // loadMany is load with the connections spread evenly over several servers (replicas).
 func loadMany(urls []string, token string, reqs []request, conns int, d time.Duration, maxReq int) loadResult {
+	return loadWarm(urls, token, reqs, conns, time.Second, d, maxReq)
+}
+
+// loadWarm is loadMany after a warm-up of the given length (0: every request counts).
+func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d time.Duration, maxReq int) loadResult {
 	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: (conns + len(urls) - 1) / len(urls), DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -294,7 +325,7 @@ func loadMany(urls []string, token string, reqs []request, conns int, d time.Dur
 	var errs atomic.Int64
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
-	warm := time.Now().Add(time.Second)
+	warm := time.Now().Add(warmUp)
 	deadline := warm.Add(d)
 	var measuredStart time.Time
 	for w := range conns {
@@ -308,7 +339,7 @@ func loadMany(urls []string, token string, reqs []request, conns int, d time.Dur
 				if now.After(deadline) {
 					break
 				}
-				measuring := now.After(warm)
+				measuring := !now.Before(warm)
 				if measuring && sent.Add(1) > int64(maxReq) {
 					break
 				}
@@ -348,7 +379,7 @@ func loadMany(urls []string, token string, reqs []request, conns int, d time.Dur
 		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
 	return loadResult{Requests: len(all), Errors: int(errs.Load()), PerSec: float64(len(all)) / elapsed.Seconds(),
-		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999)}
+		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999), Max: pct(1)}
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and reports the wall time.
