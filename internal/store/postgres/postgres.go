@@ -159,6 +159,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.Applied = applied
+	if err := warmPool(ctx, db, n); err != nil {
+		s.log.Warn("could not open the connection pool ahead of traffic; connections open on demand", "err", err)
+	}
 	s.stop = func() {}
 	if cache != nil {
 		// Other replicas' writes reach the cache through the replica, and
@@ -170,6 +173,27 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		s.stop = func() { cancel(); <-done }
 	}
 	return s, nil
+}
+
+// warmPool opens the pool's n connections before the store is used: the
+// first burst of verifies (a rolling deploy sends it as soon as /readyz
+// answers) would otherwise wait for n connection set-ups and
+// authentications at once.
+func warmPool(ctx context.Context, db *sql.DB, n int) error {
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close() // back to the pool, idle
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 // Replica is this process's replica (nil without a verify cache).

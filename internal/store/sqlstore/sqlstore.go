@@ -579,20 +579,34 @@ func (s *Store) lookupSecret(ctx context.Context, hash []byte) (store.Secret, er
 	return sec, nil
 }
 
+// recordUseChunk is how many keys one UPDATE of RecordUse sets.
+const recordUseChunk = 200
+
 func (s *Store) RecordUse(ctx context.Context, used map[string]time.Time) error {
 	if len(used) == 0 {
 		return nil
 	}
 	return s.tx(ctx, store.NoVerdictChange, func(tx *wtx) error {
-		const update = `UPDATE keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`
 		ids := make([]string, 0, len(used))
 		for id := range used {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids) // a stable order keeps concurrent batches from interleaving oddly
-		for _, id := range ids {
-			t := used[id].UnixNano()
-			if _, err := tx.exec(ctx, update, t, id, t); err != nil {
+		// One statement per recordUseChunk keys, not one per key: under
+		// verify load this flush runs every second over every key used.
+		for chunk := range slices.Chunk(ids, recordUseChunk) {
+			var q strings.Builder
+			q.WriteString(`UPDATE keys SET last_used_at = u.t FROM (`)
+			args := make([]any, 0, 2*len(chunk))
+			for i, id := range chunk {
+				if i > 0 {
+					q.WriteString(` UNION ALL `)
+				}
+				q.WriteString(`SELECT CAST(? AS TEXT) AS id, CAST(? AS BIGINT) AS t`)
+				args = append(args, id, used[id].UnixNano())
+			}
+			q.WriteString(`) AS u WHERE keys.id = u.id AND (keys.last_used_at IS NULL OR keys.last_used_at < u.t)`)
+			if _, err := tx.exec(ctx, q.String(), args...); err != nil {
 				return err
 			}
 		}

@@ -384,6 +384,20 @@ func testRecordUse(t *testing.T, s store.Store) {
 	if k.LastUsedAt == nil || !k.LastUsedAt.Equal(t1) {
 		t.Fatalf("last_used_at = %v, want %v", k.LastUsedAt, t1)
 	}
+	// A batch larger than one statement takes (the store may chunk it).
+	batch := map[string]time.Time{}
+	for i := range 450 {
+		id := fmt.Sprintf("many-%03d", i)
+		must(t, s.CreateKey(ctx, key(id, "a", "read"), hash(id), nil, nil))
+		batch[id] = t0.Add(time.Duration(i) * time.Second)
+	}
+	must(t, s.RecordUse(ctx, batch))
+	for _, i := range []int{0, 199, 200, 449} {
+		id := fmt.Sprintf("many-%03d", i)
+		if k, _ := s.GetKey(ctx, id); k.LastUsedAt == nil || !k.LastUsedAt.Equal(batch[id]) {
+			t.Fatalf("%s: last_used_at = %v, want %v", id, k.LastUsedAt, batch[id])
+		}
+	}
 }
 
 func testIdempotency(t *testing.T, s store.Store) {
