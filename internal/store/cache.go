@@ -41,7 +41,7 @@ type VerifyCache struct {
 }
 
 // NewVerifyCache holds at most max secrets, and at most max hashes that
-// matched none (lookups past that go to the store).
+// matched none; past that, a new one takes the place of one picked at random.
 func NewVerifyCache(max int) *VerifyCache {
 	c := &VerifyCache{max: max}
 	c.Clear()
@@ -89,7 +89,15 @@ func (c *VerifyCache) LookupSecret(hash []byte, load func() (Secret, error)) (Se
 		return sec, err
 	}
 	c.mu.Lock()
-	if _, dup := c.entries[k]; !dup && c.gen == gen && len(c.entries) < c.max {
+	if _, dup := c.entries[k]; !dup && c.gen == gen && c.max > 0 {
+		if len(c.entries) >= c.max {
+			// Full: make room by dropping any one key (a random one: Go's map
+			// order), so that the keys in use now get in, not only the first ones.
+			for _, old := range c.entries {
+				c.dropKey(old.Key.ID)
+				break
+			}
+		}
 		c.entries[k] = sec
 		c.byKey[sec.Key.ID] = append(c.byKey[sec.Key.ID], k)
 		if c.byApp[sec.Key.App] == nil {
