@@ -33,6 +33,23 @@ func profileShares(path string) ([]profileShare, error) {
 	return bucketProfile(top, serverBuckets, "other (scheduler, sync, strings, time...)"), nil
 }
 
+// profileTopLines is pprof's cumulative listing of the n functions with the
+// most time below them, header included.
+func profileTopLines(path string, n int) ([]string, error) {
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", fmt.Sprintf("-nodecount=%d", n), path).Output()
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return lines, nil
+}
+
 // pprofTop is go tool pprof's flat listing of every function in the profiles,
 // with any extra options first.
 func pprofTop(options []string, paths ...string) ([]byte, error) {

@@ -64,8 +64,9 @@ type report struct {
 	TFProfile                  *tfProfile
 	TFScale                    map[int]tfTimes
 
-	Micro   []string
-	Profile []profileShare
+	Micro      []string
+	Profile    []profileShare
+	ProfileTop []string
 
 	// PostgreSQL, two replicas.
 	PG                            map[int][]loadResult
@@ -252,6 +253,16 @@ func (r *report) markdown() string {
 	w("CPU profile of the `keymint serve` process (through `--debug-addr`) during the first verify run at 64 connections, flat time grouped by where it is spent:")
 	w("")
 	writeShares(w, "share of CPU", r.Profile)
+	if len(r.ProfileTop) > 0 {
+		w("The profile's top lines (`go tool pprof -top -cum`):")
+		w("")
+		w("```")
+		for _, l := range r.ProfileTop {
+			w("%s", l)
+		}
+		w("```")
+		w("")
+	}
 	w("A verify looks up two secrets by SHA-256 hash (the credential, then the key). `keymint serve` keeps them in its verify cache (`internal/store.VerifyCache`), and the hashes that matched nothing too, so an unknown key is answered from memory: every write that can change a verdict drops what it changed before it answers (on PostgreSQL, from every replica), and a create or a rotation names its new secret's hash, so a key is found the moment its create returns. Nothing is written per request: `last_used_at` is batched each second, and the access log line goes to a buffer flushed every 100 ms (`internal/logbuf`), not to a `write(2)` of its own. The verdict is encoded by a hand-written appender (no reflection, no allocation). What remains is HTTP (the read and write every server pays, and the floor too), the request's JSON decoding, authentication and the allocations they make; `make bench BENCH_FLAGS=\"-profile cpu.pprof\"` keeps the profile for `go tool pprof`.")
 	return b.String()
 }

@@ -104,6 +104,9 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 				if r.Profile, err = profileShares(filepath.Join(work, "verify.pprof")); err != nil {
 					return err
 				}
+				if r.ProfileTop, err = profileTopLines(filepath.Join(work, "verify.pprof"), 20); err != nil {
+					return err
+				}
 			}
 			fl := load(floor.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
 			if km.Errors > 0 || fl.Errors > 0 {
