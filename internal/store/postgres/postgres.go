@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -465,7 +467,11 @@ func (s *Store) waitApplied(ctx context.Context, seq int64, committed time.Time)
 		}
 		left := time.Until(committed.Add(s.longestLease() + 10*time.Millisecond))
 		if left <= 0 {
-			s.log.Warn("a change waited for a replica's lease to run out", "invalidation", seq, "replicas", pending, "lease", s.longestLease(), "err", err)
+			if err != nil { // the replicas could not be read at the end: name those that held the write up
+				pending = slices.Sorted(maps.Keys(waitedFor))
+			}
+			s.log.Warn("a change waited for a replica's lease to run out", "invalidation", seq, "replicas", pending,
+				"waited", time.Since(committed).Round(time.Millisecond), "lease", s.longestLease(), "err", err)
 			return
 		}
 		t := time.NewTimer(min(left, ackPoll))

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,6 +127,68 @@ func TestWriterWaitsForTheLongestLease(t *testing.T) {
 	}
 	if !revokedOn(t, r) {
 		t.Fatalf("the revoke returned after %s while a replica with a 3s lease still answered from its cache", time.Since(start))
+	}
+}
+
+// lockedBuffer is a log destination the store's goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A revoke that waits for a silent replica's lease to run out says so in the
+// log (docs/replicas.md): a warning naming the invalidation, the replica and
+// how long the write waited.
+func TestWriterWarnsWhenItWaitedForALease(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	var log lockedBuffer
+	open := func(o postgres.Options) *postgres.Store {
+		s, err := postgres.Open(context.Background(), dsn, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		waitLease(t, s)
+		return s
+	}
+	w := open(postgres.Options{CacheSize: 1000, Lease: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	r := open(postgres.Options{CacheSize: 1000, Lease: 500 * time.Millisecond})
+	seed(t, w, r)
+	if _, err := w.RevokeKey(context.Background(), "k2", t0, nil); err != nil { // r hears this one
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), "lease to run out") {
+		t.Fatalf("a write every replica acked logged a lease warning:\n%s", log.String())
+	}
+	r.Replica().DropInvalidations(func(int64) bool { return true }) // r stops hearing (as if paused)
+	if _, err := w.RevokeKey(context.Background(), "k1", t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for l := range strings.SplitSeq(log.String(), "\n") {
+		if strings.Contains(l, "a change waited for a replica's lease to run out") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("no warning after a revoke waited for a replica's lease; the log:\n%s", log.String())
+	}
+	for _, want := range []string{"level=WARN", "invalidation=", "replicas=[" + r.Replica().ID() + "]", "waited="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the warning lacks %q: %s", want, line)
+		}
 	}
 }
 
