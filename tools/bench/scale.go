@@ -318,7 +318,7 @@ func scalePostgres(ctx context.Context, work string, sizes []int) ([]scaleResult
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	seeder, err := newSeeder(ctx, st)
 	if err != nil {
 		return nil, err
@@ -412,7 +412,14 @@ func scaleMeasure(ctx context.Context, work, db string, replicas int, seeder *sc
 	for run := range *runs {
 		logf("scale %s %d keys: verify load, %d connections, run %d/%d", res.Backend, res.Keys, *scaleConns, run+1, *runs)
 		var profiled chan error
-		prof := filepath.Join(work, fmt.Sprintf("scale-%d.pprof", res.Keys))
+		prof := filepath.Join(work, fmt.Sprintf("scale-%s-%d.pprof", shortBackend(res.Backend), res.Keys))
+		if *profileOut != "" {
+			// -profile dir keeps every size's profile there, for go tool pprof.
+			if err := os.MkdirAll(*profileOut, 0o755); err != nil {
+				return err
+			}
+			prof = filepath.Join(*profileOut, filepath.Base(prof))
+		}
 		if run == 0 {
 			profiled = make(chan error, 1)
 			go func() { profiled <- captureProfile(servers[0].debugAddr, prof, *duration) }()
