@@ -49,6 +49,13 @@ func main() {
 		return
 	}
 	flag.Parse()
+	if *scaleSizes != "" {
+		if err := runScale(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench -scale:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -223,20 +222,6 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 
 // coldWindow is how long the first requests to a new replica are watched.
 const coldWindow = 5 * time.Second
-
-// waitReady waits until url's /readyz answers 200.
-func waitReady(url string) error {
-	for range 500 {
-		if res, err := http.Get(url + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond) // another process's progress: no clock to inject
-	}
-	return fmt.Errorf("%s/readyz did not answer 200 in 10 s", url)
-}
 
 // waitLeases waits until n replicas hold a lease (their caches answer).
 func waitLeases(db *sql.DB, n int) error {

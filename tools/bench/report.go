@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -240,6 +242,7 @@ func (r *report) markdown() string {
 	w("")
 	w("The WAL is cut back to 8 MiB after every checkpoint (`journal_size_limit`) and truncated by the maintenance that `keymint serve` runs every minute, which also sweeps idempotency records past their retention and idle rate-limit counts.")
 	w("")
+	scaleMarkdown(w, scaleFile)
 	w("## Go micro-benchmarks (hot path)")
 	w("")
 	w("```")
@@ -478,3 +481,34 @@ func (r *report) terraformScaleMarkdown(w func(string, ...any)) []string {
 
 // tfExplanation says what the figures above show; keep it true to them.
 const tfExplanation = `Both providers pay the plugin protocol and the plugin framework's per-attribute work; keymint_api_key has 19 attributes against time_static's 10, and the framework's cost grows faster than the attribute count: at every plan it visits each attribute, reads it from the configuration, plan and state by path, and writes it back into the whole plan, and each path step rebuilds the schema's attribute map. Terraform's own work grows with the size of each resource's state too: it writes the whole state file after every resource it creates or destroys. keymint adds an HTTP call per key on refresh and per change; the server's share is small. What keymint's own code controls is done: the provider reads and writes plans and states without the framework's struct reflection (which compiled a regexp per field on every call), skips re-writing an unchanged state on refresh, and runs its garbage collector at GOGC=400 (a quarter of its CPU at the default).`
+
+// scaleFile is what make bench-scale writes; the report embeds it.
+const scaleFile = "docs/bench/scale.md"
+
+// scaleMarkdown embeds make bench-scale's section (its own run, with its
+// date), its plot linked from the report's directory; or says how to make it.
+func scaleMarkdown(w func(string, ...any), path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		w("## Scale")
+		w("")
+		w("Not measured yet: run `make bench-scale` (verify, memory, start-up and list-keys at 10k, 100k and 1M keys; it writes %s and %s, which this report then includes).", path, strings.TrimSuffix(path, ".md")+".svg")
+		w("")
+		return
+	}
+	text := string(b)
+	first, rest, _ := strings.Cut(text, "\n")
+	produced := strings.TrimSuffix(strings.TrimPrefix(first, scaleStamp), " -->")
+	if !strings.HasPrefix(first, scaleStamp) {
+		produced, rest = "at an unknown date", text
+	}
+	// Links in the section are relative to its own directory.
+	dir := filepath.ToSlash(filepath.Dir(path))
+	rest = strings.ReplaceAll(rest, "](scale.svg)", "]("+dir+"/scale.svg)")
+	head, body, _ := strings.Cut(rest, "\n")
+	w("%s", head)
+	w("")
+	w("_From %s, produced %s by `make bench-scale`, a run of its own (not this one): its figures are not comparable with the rest of this report's. Plot: [%s/scale.svg](%s/scale.svg)._", path, produced, dir, dir)
+	w("%s", strings.TrimRight(body, "\n"))
+	w("")
+}

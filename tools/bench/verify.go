@@ -276,7 +276,7 @@ func captureProfile(debugAddr, path string, d time.Duration) error {
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("profile: %d %s", res.StatusCode, b)
 	}
-	if *profileOut != "" {
+	if *profileOut != "" && *scaleSizes == "" {
 		if err := os.WriteFile(*profileOut, b, 0o644); err != nil {
 			return err
 		}
