@@ -273,11 +273,13 @@ type HealthStatus string
 
 // Key defines model for Key.
 type Key struct {
-	App        string            `json:"app"`
-	CreatedAt  time.Time         `json:"created_at"`
-	Enabled    bool              `json:"enabled"`
-	ExpiresAt  *time.Time        `json:"expires_at"`
-	Id         string            `json:"id"`
+	App       string     `json:"app"`
+	CreatedAt time.Time  `json:"created_at"`
+	Enabled   bool       `json:"enabled"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Id        string     `json:"id"`
+
+	// LastUsedAt When the key last verified VALID (or, a management credential, authenticated), to the minute: a first use is stored within a second, later ones at most once a minute. Null if never.
 	LastUsedAt *time.Time        `json:"last_used_at"`
 	Metadata   map[string]string `json:"metadata"`
 	Name       string            `json:"name"`

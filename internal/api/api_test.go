@@ -20,6 +20,7 @@ import (
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 	"github.com/keymint/terraform-provider-keymint/keymint"
@@ -231,8 +232,25 @@ func TestLastUsedAt(t *testing.T) {
 	}
 	e.svc.FlushUsage(context.Background())
 	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
-	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(e.clock.Now()) {
-		t.Fatalf("last_used_at %v, want %v", got.LastUsedAt, e.clock.Now())
+	first := e.clock.Now()
+	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(first) {
+		t.Fatalf("last_used_at %v, want %v", got.LastUsedAt, first)
+	}
+	// Within UsageResolution of the stored time, uses are not written again.
+	e.clock.Advance(service.UsageResolution - time.Second)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.svc.FlushUsage(context.Background())
+	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+	if !got.LastUsedAt.Equal(first) {
+		t.Fatalf("last_used_at moved to %v within %v of the stored %v", got.LastUsedAt, service.UsageResolution, first)
+	}
+	// Past it, the next use is.
+	e.clock.Advance(2 * time.Second)
+	e.wantCode(k.Secret, nil, "", wire.CodeValid)
+	e.svc.FlushUsage(context.Background())
+	e.must(200, "GET", "/v1/keys/"+k.Key.ID, nil, &got)
+	if !got.LastUsedAt.Equal(e.clock.Now()) {
+		t.Fatalf("last_used_at %v, want %v: a use past the resolution was not written", got.LastUsedAt, e.clock.Now())
 	}
 }
 

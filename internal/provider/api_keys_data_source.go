@@ -73,7 +73,7 @@ func (d *apiKeysDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 					"status":       schema.StringAttribute{Computed: true, MarkdownDescription: "`active`, `disabled`, `expired` or `revoked`."},
 					"start":        schema.StringAttribute{Computed: true, MarkdownDescription: "Safe-to-log beginning of the secret."},
 					"created_at":   rfc("When the key was created."),
-					"last_used_at": rfc("When the key last verified successfully (updated within seconds)."),
+					"last_used_at": rfc("When the key last verified successfully, to the minute (a first use shows within seconds)."),
 					"rotated_at":   rfc("When the key was last rotated."),
 					"revoked_at":   rfc("When the key was revoked."),
 				}},

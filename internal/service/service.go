@@ -83,7 +83,7 @@ func New(cfg Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.usage.pending = map[string]time.Time{}
+	s.usage.pending, s.usage.written = map[string]time.Time{}, map[string]time.Time{}
 	return s
 }
 
@@ -244,16 +244,28 @@ func (s *Service) FlushUsage(ctx context.Context) {
 	}
 }
 
+// UsageResolution is how fresh a stored last_used_at is kept: a key's first
+// use is written at the next flush (within a second), and while it stays in
+// use at most once per UsageResolution. Writing every key on every flush was
+// the server's largest cost under verify load after HTTP itself.
+const UsageResolution = time.Minute
+
 // usage gathers last-used times in memory so verify never writes to the store.
 type usage struct {
 	mu      sync.Mutex
 	pending map[string]time.Time
+	// written is the last time taken for writing, per key, for UsageResolution;
+	// entries older than that are swept at most once per UsageResolution.
+	written map[string]time.Time
+	swept   time.Time
 }
 
 func (u *usage) touch(id string, t time.Time) {
 	u.mu.Lock()
-	if t.After(u.pending[id]) {
-		u.pending[id] = t
+	if w, ok := u.written[id]; !ok || t.Sub(w) >= UsageResolution || t.Before(w) {
+		if t.After(u.pending[id]) {
+			u.pending[id] = t
+		}
 	}
 	u.mu.Unlock()
 }
@@ -263,10 +275,31 @@ func (u *usage) take() map[string]time.Time {
 	defer u.mu.Unlock()
 	b := u.pending
 	u.pending = make(map[string]time.Time, len(b))
+	var latest time.Time
+	for id, t := range b {
+		u.written[id] = t
+		if t.After(latest) {
+			latest = t
+		}
+	}
+	if latest.Sub(u.swept) >= UsageResolution {
+		for id, t := range u.written {
+			if latest.Sub(t) >= UsageResolution {
+				delete(u.written, id)
+			}
+		}
+		u.swept = latest
+	}
 	return b
 }
 
+// putBack returns a batch that could not be written.
 func (u *usage) putBack(b map[string]time.Time) {
+	u.mu.Lock()
+	for id := range b {
+		delete(u.written, id)
+	}
+	u.mu.Unlock()
 	for id, t := range b {
 		u.touch(id, t)
 	}
