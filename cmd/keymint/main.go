@@ -188,6 +188,9 @@ func serve(ctx context.Context, args []string, c cli) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
+	if limit := tuneGC(c.getenv); limit > 0 {
+		cfg.Log.Debug("garbage collector", "gogc", serveGCPercent, "memory_limit_mib", limit>>20)
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return server.Run(ctx, cfg)
