@@ -131,7 +131,7 @@ func (r *report) markdown() string {
 	w("")
 	w("## Verify: `POST /v1/verify`")
 	w("")
-	w("A real `keymint serve` (SQLite, %d keys across 10 apps, created through the API) verifying keys chosen at random: 90%% `VALID`, 5%% `INSUFFICIENT_SCOPE`, 5%% `NOT_FOUND` (well-formed keys that reach the store), sent with a verify-scoped management credential (its own lookup on every request). The floor is the same generator against the bench tool's own `floor` process: a bare `net/http` handler, built by the same Go, that decodes the same JSON body and answers a fixed verdict. %s per run after a 1 s warm-up, at most %d requests.",
+	w("A real `keymint serve` (SQLite, %d keys across 10 apps, created through the API) verifying keys chosen at random: 90%% `VALID`, 5%% `INSUFFICIENT_SCOPE`, 5%% `NOT_FOUND` (well-formed keys that reach the store), sent with a verify-scoped management credential (its own lookup on every request). The floor is the same generator against the bench tool's own `floor` process: a bare `net/http` handler, built by the same Go, that decodes the same JSON body and answers a fixed verdict; it runs at Go's default GOGC, while `keymint serve` sets GOGC=400 under a memory limit itself (README, Memory), which counts as part of keymint. %s per run after a 1 s warm-up, at most %d requests.",
 		*verifyKeys, *duration, *maxRequests)
 	w("")
 	w("| connections | server | requests/s | p50 | p99 | p99.9 |")
