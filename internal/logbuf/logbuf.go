@@ -88,13 +88,12 @@ func (w *Writer) Dropped() uint64 { return w.dropped.Load() }
 
 // Close stops the periodic flush and writes out what is buffered. Writes
 // after Close go out at the next Flush or Close.
-func (w *Writer) Close() error {
+func (w *Writer) Close() {
 	w.once.Do(func() {
 		close(w.stop)
 		<-w.done
 	})
 	w.Flush()
-	return nil
 }
 
 // Urgent wraps h so that a record at level or above is flushed as soon as

@@ -59,11 +59,11 @@ func runWrk(url, script string, conns, threads int, d time.Duration) (loadResult
 			"--latency", "--timeout", "2s", "-s", script, url}
 	}
 	if out, err := exec.Command(wrkBin, args(time.Second)...).CombinedOutput(); err != nil {
-		return loadResult{}, fmt.Errorf("wrk: %v: %s", err, out)
+		return loadResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
 	out, err := exec.Command(wrkBin, args(d)...).CombinedOutput()
 	if err != nil {
-		return loadResult{}, fmt.Errorf("wrk: %v: %s", err, out)
+		return loadResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
 	return parseWrk(string(out))
 }

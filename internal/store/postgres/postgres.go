@@ -185,7 +185,7 @@ func warmPool(ctx context.Context, db *sql.DB, n int) error {
 	conns := make([]*sql.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
-			c.Close() // back to the pool, idle
+			_ = c.Close() // back to the pool, idle
 		}
 	}()
 	for range n {
