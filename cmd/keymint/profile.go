@@ -306,41 +306,23 @@ func (t *tree) profileCommand() *cobra.Command {
 		Use: "use NAME", Short: "Make a profile the current one", Args: positional("NAME"),
 		ValidArgsFunction: t.completeProfiles,
 		RunE: t.act(func(_ *cobra.Command, args []string) error {
-			cfg, err := loadConfig(t.getenv)
-			if err != nil {
-				return err
-			}
-			if _, _, err := cfg.selected(args[0], t.getenv); err != nil {
-				return err
-			}
-			cfg.Current = args[0]
-			if err := cfg.save(); err != nil {
-				return err
-			}
-			fmt.Fprintf(t.stderr, "keymint: the current profile is %s\n", args[0])
-			return nil
+			return t.editProfile(args[0], func(cfg *config) string {
+				cfg.Current = args[0]
+				return "the current profile is " + args[0]
+			})
 		}),
 	}
 	removeCmd := &cobra.Command{
 		Use: "remove NAME", Short: "Remove a profile (its token file is left alone)", Args: positional("NAME"),
 		ValidArgsFunction: t.completeProfiles,
 		RunE: t.act(func(_ *cobra.Command, args []string) error {
-			cfg, err := loadConfig(t.getenv)
-			if err != nil {
-				return err
-			}
-			if _, _, err := cfg.selected(args[0], t.getenv); err != nil {
-				return err
-			}
-			delete(cfg.Profiles, args[0])
-			if cfg.Current == args[0] {
-				cfg.Current = ""
-			}
-			if err := cfg.save(); err != nil {
-				return err
-			}
-			fmt.Fprintf(t.stderr, "keymint: removed profile %s\n", args[0])
-			return nil
+			return t.editProfile(args[0], func(cfg *config) string {
+				delete(cfg.Profiles, args[0])
+				if cfg.Current == args[0] {
+					cfg.Current = ""
+				}
+				return "removed profile " + args[0]
+			})
 		}),
 	}
 	g := t.group("profile", "Named servers: endpoint and token file, in the config file", list, addCmd, useCmd, removeCmd)
@@ -361,4 +343,22 @@ func (t *tree) completeProfiles(*cobra.Command, []string, string) ([]string, cob
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return cfg.names(), cobra.ShellCompDirectiveNoFileComp
+}
+
+// editProfile loads the config, checks that profile name exists, applies
+// edit and saves; edit returns the confirmation (for standard error).
+func (t *tree) editProfile(name string, edit func(*config) string) error {
+	cfg, err := loadConfig(t.getenv)
+	if err != nil {
+		return err
+	}
+	if _, _, err := cfg.selected(name, t.getenv); err != nil {
+		return err
+	}
+	done := edit(cfg)
+	if err := cfg.save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.stderr, "keymint: %s\n", done)
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,13 +25,7 @@ type profileShare struct {
 
 func sortShares(s []profileShare) {
 	slices.SortFunc(s, func(a, b profileShare) int {
-		switch {
-		case a.Pct > b.Pct:
-			return -1
-		case a.Pct < b.Pct:
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
+		return cmp.Or(cmp.Compare(b.Pct, a.Pct), strings.Compare(a.Name, b.Name))
 	})
 }
 
@@ -278,27 +273,25 @@ func (r *report) postgresMarkdown(w func(string, ...any)) {
 	w("")
 	w("Two `keymint serve` processes on one throwaway PostgreSQL 15 (`fsync` on, same machine), %d keys across 10 apps with no rate limit, the same request mix and credential, the connections split evenly between the replicas; the floor is the one measured above in this run.", r.CreatePG.Count)
 	w("")
-	w("| connections | requests/s | p50 | p99 | / floor requests/s | / floor p99 |")
-	w("|---:|---:|---:|---:|---:|---:|")
-	var targets []string
-	for _, conns := range []int{16, 64} {
-		pg, fl := r.PG[conns], r.Floor[conns]
-		tput, lat := pick(pg, rps).med/pick(fl, rps).med, pick(pg, p99).med/pick(fl, p99).med
-		w("| %d | %s | %s | %s | **%.2f** | **%.2f** |", conns, pick(pg, rps).format("", 0), pick(pg, p50).format(" ms", 2), pick(pg, p99).format(" ms", 2), tput, lat)
-		targets = append(targets, fmt.Sprintf("- %d connections, Go generator: %.2f of the floor's throughput (target ≥ 0.7: %s); p99 %.2f× the floor's (target ≤ 1.5: %s)", conns, tput, verdict(tput >= 0.7), lat, verdict(lat <= 1.5)))
+	// replicaTable writes one generator's figures against its own floor and returns its targets.
+	replicaTable := func(generator string, runs, floor map[int][]loadResult) []string {
+		w("| connections | requests/s | p50 | p99 | / floor requests/s | / floor p99 |")
+		w("|---:|---:|---:|---:|---:|---:|")
+		var targets []string
+		for _, conns := range []int{16, 64} {
+			pg, fl := runs[conns], floor[conns]
+			tput, lat := pick(pg, rps).med/pick(fl, rps).med, pick(pg, p99).med/pick(fl, p99).med
+			w("| %d | %s | %s | %s | **%.2f** | **%.2f** |", conns, pick(pg, rps).format("", 0), pick(pg, p50).format(" ms", 2), pick(pg, p99).format(" ms", 2), tput, lat)
+			targets = append(targets, fmt.Sprintf("- %d connections, %s: %.2f of the floor's throughput (target ≥ 0.7: %s); p99 %.2f× the floor's (target ≤ 1.5: %s)", conns, generator, tput, verdict(tput >= 0.7), lat, verdict(lat <= 1.5)))
+		}
+		return targets
 	}
+	targets := replicaTable("Go generator", r.PG, r.Floor)
 	if len(r.WrkPG[16]) > 0 {
 		w("")
 		w("By `wrk`: two generators of half the connections each, one per replica, at once (requests/s summed, p99 the worse of the two), against the floor as wrk measured it above:")
 		w("")
-		w("| connections | requests/s | p50 | p99 | / floor requests/s | / floor p99 |")
-		w("|---:|---:|---:|---:|---:|---:|")
-		for _, conns := range []int{16, 64} {
-			pg, fl := r.WrkPG[conns], r.WrkFloor[conns]
-			tput, lat := pick(pg, rps).med/pick(fl, rps).med, pick(pg, p99).med/pick(fl, p99).med
-			w("| %d | %s | %s | %s | **%.2f** | **%.2f** |", conns, pick(pg, rps).format("", 0), pick(pg, p50).format(" ms", 2), pick(pg, p99).format(" ms", 2), tput, lat)
-			targets = append(targets, fmt.Sprintf("- %d connections, wrk: %.2f of the floor's throughput (target ≥ 0.7: %s); p99 %.2f× the floor's (target ≤ 1.5: %s)", conns, tput, verdict(tput >= 0.7), lat, verdict(lat <= 1.5)))
-		}
+		targets = append(targets, replicaTable("wrk", r.WrkPG, r.WrkFloor)...)
 	}
 	if len(r.ColdAfterSeed) > 0 || len(r.ColdAfterStart) > 0 {
 		w("")

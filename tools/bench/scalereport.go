@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"slices"
@@ -181,15 +182,7 @@ func profileDiff(first, last scaleResult) string {
 	for _, p := range last.Profile {
 		ds = append(ds, d{p.Name, p.Pct - share(first.Profile, p.Name)})
 	}
-	slices.SortFunc(ds, func(a, b d) int {
-		switch {
-		case a.delta > b.delta:
-			return -1
-		case a.delta < b.delta:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ds, func(a, b d) int { return cmp.Compare(b.delta, a.delta) })
 	var parts []string
 	for _, x := range ds[:min(3, len(ds))] {
 		if x.delta > 0.5 {
