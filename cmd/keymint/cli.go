@@ -104,6 +104,14 @@ func (t *tree) open(cmd *cobra.Command, g *globals) (*session, error) {
 	case t.getenv("KEYMINT_TOKEN_FILE") != "":
 		token, err = t.readTokenFile(t.getenv("KEYMINT_TOKEN_FILE"), "KEYMINT_TOKEN_FILE")
 	case prof.TokenFile != "":
+		// A profile's token goes to its own server only: an endpoint from
+		// the flag or the environment would otherwise receive the credential
+		// of another server.
+		if endpoint != prof.Endpoint {
+			return nil, usageErrorf("%s: the endpoint %s is not profile %s's (%s), and the token would come from that profile's token_file: "+
+				"a profile's token goes only to its own endpoint. Give this server's token (--token-file or KEYMINT_TOKEN_FILE), "+
+				"or drop --endpoint/KEYMINT_ENDPOINT to use the profile", commandName(cmd), endpoint, name, firstOf(prof.Endpoint, "none"))
+		}
 		token, err = t.readTokenFile(cfg.tokenPath(t.getenv, prof.TokenFile), fmt.Sprintf("profile %s's token_file", name))
 	}
 	if err != nil {

@@ -535,17 +535,18 @@ func TestCLIProfiles(t *testing.T) {
 		args []string
 		code int
 	}{
-		{base, []string{"--profile", "dead"}, 1},                                                // the profile's endpoint
-		{with("KEYMINT_PROFILE", "dead"), nil, 1},                                               // the variable picks it
-		{with("KEYMINT_PROFILE", "dead"), []string{"--profile", "local"}, 0},                    // the flag beats the variable
-		{with("KEYMINT_PROFILE", "dead", "KEYMINT_ENDPOINT", url), nil, 0},                      // a variable beats the profile
-		{with("KEYMINT_ENDPOINT", nowhere), nil, 1},                                             // ... on the current profile too
-		{with("KEYMINT_ENDPOINT", nowhere), []string{"--endpoint", url}, 0},                     // the flag beats the variable
-		{with("KEYMINT_TOKEN", "wrong-token-0123456789abcdef"), nil, 1},                         // KEYMINT_TOKEN beats the token file
-		{with("KEYMINT_TOKEN", "wrong-token-0123456789abcdef"), []string{"--token", root}, 0},   // --token beats KEYMINT_TOKEN
-		{with("KEYMINT_TOKEN_FILE", filepath.Join(dir, "missing")), nil, 2},                     // KEYMINT_TOKEN_FILE beats the profile's
-		{base, []string{"--token-file", tokenFile, "--profile", "local", "--endpoint", url}, 0}, // all flags
-		{base, []string{"--profile", "prod"}, 2},                                                // no such profile
+		{base, []string{"--profile", "dead"}, 1},                                                  // the profile's endpoint
+		{with("KEYMINT_PROFILE", "dead"), nil, 1},                                                 // the variable picks it
+		{with("KEYMINT_PROFILE", "dead"), []string{"--profile", "local"}, 0},                      // the flag beats the variable
+		{with("KEYMINT_PROFILE", "dead", "KEYMINT_ENDPOINT", url, "KEYMINT_TOKEN", root), nil, 0}, // a variable beats the profile
+		{with("KEYMINT_PROFILE", "dead", "KEYMINT_ENDPOINT", url), nil, 2},                        // but the profile's token stays with its endpoint
+		{with("KEYMINT_ENDPOINT", nowhere), nil, 2},                                               // ... on the current profile too
+		{with("KEYMINT_ENDPOINT", nowhere), []string{"--endpoint", url}, 0},                       // the flag beats the variable
+		{with("KEYMINT_TOKEN", "wrong-token-0123456789abcdef"), nil, 1},                           // KEYMINT_TOKEN beats the token file
+		{with("KEYMINT_TOKEN", "wrong-token-0123456789abcdef"), []string{"--token", root}, 0},     // --token beats KEYMINT_TOKEN
+		{with("KEYMINT_TOKEN_FILE", filepath.Join(dir, "missing")), nil, 2},                       // KEYMINT_TOKEN_FILE beats the profile's
+		{base, []string{"--token-file", tokenFile, "--profile", "local", "--endpoint", url}, 0},   // all flags
+		{base, []string{"--profile", "prod"}, 2},                                                  // no such profile
 	} {
 		_, errOut := km(c.env, "", c.code, append([]string{"apps", "list"}, c.args...)...)
 		want := "cannot reach"
@@ -554,6 +555,9 @@ func TestCLIProfiles(t *testing.T) {
 		}
 		if c.code == 1 && !strings.Contains(errOut, want) {
 			t.Errorf("apps list %v: %q", c.args, errOut)
+		}
+		if c.code == 2 && c.env["KEYMINT_ENDPOINT"] != "" && !strings.Contains(errOut, "goes only to its own endpoint") {
+			t.Errorf("apps list %v with KEYMINT_ENDPOINT=%s: %q", c.args, c.env["KEYMINT_ENDPOINT"], errOut)
 		}
 	}
 	if _, errOut := km(base, "", 2, "apps", "list", "--profile", "prod"); !strings.Contains(errOut, "it has dead, local") {

@@ -332,7 +332,8 @@ func (t *tree) profileCommand() *cobra.Command {
 		"   \"profiles\": {\"prod\": {\"endpoint\": \"https://keymint.internal:8080\", \"token_file\": \"~/.config/keymint/prod.token\"}}}\n\n" +
 		"--profile NAME (or KEYMINT_PROFILE) picks one, else \"current\". A flag beats its environment variable,\n" +
 		"which beats the profile: --endpoint > KEYMINT_ENDPOINT > profile; --token/--token-file >\n" +
-		"KEYMINT_TOKEN/KEYMINT_TOKEN_FILE > profile's token_file. The config file never holds a token."
+		"KEYMINT_TOKEN/KEYMINT_TOKEN_FILE > profile's token_file. A profile's token_file is sent only to\n" +
+		"that profile's endpoint. The config file never holds a token."
 	return g
 }
 
