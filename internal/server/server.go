@@ -205,10 +205,21 @@ func Start(ctx context.Context, cfg Config) (srv *Server, err error) {
 	}()
 	log := cfg.Log
 	// Each listener holds up to ListenerMaxConns connections, each an fd.
+	listeners := 1
+	for _, addr := range []string{cfg.MetricsAddr, cfg.DebugAddr} {
+		if addr != "" {
+			listeners++
+		}
+	}
 	if fds, err := raiseFDLimit(); err != nil {
 		log.Warn("could not raise the open-files limit to its hard limit", "soft_limit", fds, "err", err)
-	} else if need := uint64(3*cfg.ListenerMaxConns + 64); fds != 0 && fds < need {
-		log.Warn("the open-files limit is low for --max-conns on three listeners; lower --max-conns or raise the limit (ulimit -n)", "soft_limit", fds, "max_conns", cfg.ListenerMaxConns)
+	} else if need := uint64(listeners*cfg.ListenerMaxConns + 64); fds != 0 && fds < need {
+		fits := uint64(0) // connections per listener the limit allows, 64 fds kept for the rest
+		if fds > 64 {
+			fits = (fds - 64) / uint64(listeners)
+		}
+		log.Warn(fmt.Sprintf("the open-files limit is low for --max-conns on %d listener(s); lower --max-conns (KEYMINT_MAX_CONNS) to %d or less, or raise the limit (ulimit -n)",
+			listeners, fits), "soft_limit", fds, "max_conns", cfg.ListenerMaxConns)
 	}
 	// Listen first: a server that cannot serve leaves no database behind,
 	// and generates no root token that nobody would see.
