@@ -499,7 +499,7 @@ type ListEventsParams struct {
 	// Actor Only events by this credential id (or `root`).
 	Actor *string `form:"actor,omitempty" json:"actor,omitempty"`
 
-	// Action Only events of this action, e.g. `key.revoke` (see Event.action).
+	// Action Only events of this action, e.g. `key.revoke` (see Event.action); an unknown action is 400 invalid_query.
 	Action *string `form:"action,omitempty" json:"action,omitempty"`
 
 	// Since Only events at or after this RFC 3339 time; another form is 400 invalid_query.

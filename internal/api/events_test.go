@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -122,6 +123,15 @@ func TestAuditTrail(t *testing.T) {
 	}
 	if r := e.do(rootToken, "GET", "/v1/events?since=yesterday", nil); r.status != 400 || r.problem(t).Code != "invalid_query" {
 		t.Fatalf("a bad since: %d %s", r.status, r.body)
+	}
+	if r := e.do(rootToken, "GET", "/v1/events?action=key.revok", nil); r.status != 400 || r.problem(t).Code != "invalid_query" ||
+		!strings.Contains(r.problem(t).Detail, "key.revoke") {
+		t.Fatalf("an unknown action should be refused with the list of actions: %d %s", r.status, r.body)
+	}
+	for _, action := range service.Actions {
+		if r := e.do(rootToken, "GET", "/v1/events?action="+action, nil); r.status != 200 {
+			t.Fatalf("action %s: %d %s", action, r.status, r.body)
+		}
 	}
 	first := e.events(rootToken, "?limit=2")
 	next := e.events(rootToken, "?limit=2&cursor="+first.NextCursor)

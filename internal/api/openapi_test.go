@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
+	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
 )
 
@@ -120,5 +121,21 @@ func TestOpenAPISchemasMatchWire(t *testing.T) {
 	}
 	if len(doc.Components.Schemas) != len(types) {
 		t.Errorf("%d schemas documented, %d checked: check the new ones here", len(doc.Components.Schemas), len(types))
+	}
+}
+
+// TestOpenAPIActionsMatchService keeps the documented audit actions the ones
+// the service records and the events filter accepts.
+func TestOpenAPIActionsMatchService(t *testing.T) {
+	doc := loadOpenAPI(t)
+	var action struct {
+		Enum []string `json:"enum"`
+	}
+	if err := json.Unmarshal(doc.Components.Schemas["Event"].Properties["action"], &action); err != nil {
+		t.Fatal(err)
+	}
+	got, want := slices.Sorted(slices.Values(action.Enum)), slices.Sorted(slices.Values(service.Actions))
+	if !slices.Equal(got, want) {
+		t.Fatalf("docs/openapi.json's Event.action enum %v, the service's actions %v", got, want)
 	}
 }

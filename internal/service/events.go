@@ -3,7 +3,9 @@ package service
 import (
 	"context"
 	"encoding/base64"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/store"
@@ -26,6 +28,10 @@ const (
 	ActionKeyDelete      = "key.delete"         // a live key gone with its app (forced delete)
 	ActionSecretReissue  = "key.secret_reissue" // an idempotent retry's new secret
 )
+
+// Actions lists every audit action, for the events filter.
+var Actions = []string{ActionAppCreate, ActionAppUpdate, ActionAppDelete, ActionKeyCreate, ActionCredentialMint, ActionKeyUpdate,
+	ActionKeyEnable, ActionKeyDisable, ActionKeyRotate, ActionKeyRevoke, ActionKeyDelete, ActionSecretReissue}
 
 // DefaultEventRetention is how long events are kept by default.
 const DefaultEventRetention = 90 * 24 * time.Hour
@@ -65,6 +71,10 @@ func (s *Service) ListEvents(ctx context.Context, p *Principal, q EventQuery) (w
 		return out, err
 	}
 	f := store.EventFilter{App: q.App, KeyID: q.Key, Actor: q.Actor, Action: q.Action, Limit: vocab.DefaultPageSize}
+	if q.Action != "" && !slices.Contains(Actions, q.Action) {
+		// An unknown action would match nothing: say so, rather than an empty page.
+		return out, Errorf(BadRequest, "invalid_query", "action %q is not an audit action; one of %s", q.Action, strings.Join(Actions, ", "))
+	}
 	for _, b := range []struct {
 		name, v string
 		t       *time.Time
