@@ -125,14 +125,17 @@ func benchTerraform(ctx context.Context, work string, r *report) error {
 		return err
 	}
 	r.TFProfile = p
-	r.TFScale = map[int]tfTimes{}
+	r.TFScale, r.TFScaleFloor = map[int]tfTimes{}, map[int]tfTimes{}
 	for _, n := range tfScaleCounts() {
-		logf("terraform: %d × keymint_api_key, one run", n)
+		logf("terraform: %d × keymint_api_key and %d × %s, one run each", n, n, quietTime)
 		t, err := tfRun(work, rc, "keymint_api_key", "", n)
 		if err != nil {
 			return fmt.Errorf("%d keys: %w", n, err)
 		}
 		r.TFScale[n] = t
+		if r.TFScaleFloor[n], err = tfRun(work, rc, quietTime, "", n); err != nil {
+			return fmt.Errorf("%d × %s: %w", n, quietTime, err)
+		}
 	}
 	return nil
 }
