@@ -8,7 +8,7 @@
 //	401 missing_key, not_found, revoked, expired, disabled
 //	403 insufficient_scope, forbidden_resource
 //	429 rate_limited, with Retry-After and RateLimit-Limit/-Remaining/-Reset
-//	503 verifier_unavailable: keymint could not be asked (the request is refused)
+//	503 verifier_unavailable, with Retry-After: keymint could not be asked (the request is refused)
 //
 // An accepted request reaches the handler with its verdict in the context
 // ([FromContext]): key id, app, owner, metadata and scopes.
@@ -120,6 +120,7 @@ func (c *config) serve(v Verifier, next http.Handler, w http.ResponseWriter, r *
 		// keymint's errors name the endpoint and the problem, never the key (it
 		// travels in the body).
 		c.log.ErrorContext(r.Context(), "keymint middleware: cannot verify the API key; refusing the request", "err", err)
+		w.Header().Set("Retry-After", "1") // keymint was asked with retries for Timeout already: a client may try again soon
 		c.problem(w, http.StatusServiceUnavailable, "verifier_unavailable", "the API key could not be checked; retry later")
 		return
 	}

@@ -170,7 +170,11 @@ func TestMiddlewareAgainstKeymint(t *testing.T) {
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	refused(call("GET", "/docs/doc-1", "Authorization", bearer(reader.Secret)), 503, "verifier_unavailable")
+	down := call("GET", "/docs/doc-1", "Authorization", bearer(reader.Secret))
+	refused(down, 503, "verifier_unavailable")
+	if down.header.Get("Retry-After") == "" {
+		t.Error("a 503 verifier_unavailable without Retry-After")
+	}
 	if !strings.Contains(logs.String(), "cannot verify") {
 		t.Errorf("no log line for the 503: %q", logs.String())
 	}
