@@ -72,16 +72,14 @@ func (c *VerifyCache) LookupSecret(hash []byte, load func() (Secret, error)) (Se
 	sec, err := load()
 	if errors.Is(err, ErrNotFound) {
 		c.mu.Lock()
-		if c.gen == gen { // no write since the lookup began: none added this secret
+		if c.gen == gen && c.max > 0 { // no write since the lookup began: none added this secret
 			if len(c.absent) >= c.max {
 				for h := range c.absent { // full: make room by dropping any one
 					delete(c.absent, h)
 					break
 				}
 			}
-			if c.max > 0 {
-				c.absent[k] = struct{}{}
-			}
+			c.absent[k] = struct{}{}
 		}
 		c.mu.Unlock()
 	}

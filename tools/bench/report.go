@@ -42,7 +42,6 @@ type report struct {
 	MetricsOn map[int][]loadResult
 	// The same verify load by wrk; WrkPG through the two PostgreSQL replicas.
 	WrkVerify, WrkFloor, WrkPG map[int][]loadResult
-	WrkScript                  string
 	// Verify from the first request after seeding, and after a replica starts.
 	ColdAfterSeed, ColdAfterStart []loadResult
 	MetricsOff                    map[int][]loadResult

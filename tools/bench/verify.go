@@ -121,7 +121,6 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		if err != nil {
 			return err
 		}
-		r.WrkScript = script
 		for _, conns := range []int{16, 64} {
 			for run := range *runs {
 				logf("verify load by wrk: %d connections, run %d/%d", conns, run+1, *runs)
