@@ -149,11 +149,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	// and flushed every 100 ms, at once for a warning, and at shutdown.
 	logOut := logbuf.New(c.stderr, logbuf.DefaultInterval)
 	defer logOut.Close()
-	var handler slog.Handler = slog.NewTextHandler(logOut, nil)
-	if *logFormat == "json" {
-		handler = slog.NewJSONHandler(logOut, nil)
-	}
-	handler = logbuf.Urgent(handler, logOut, slog.LevelWarn)
+	handler := logbuf.NewHandler(logOut, *logFormat == "json")
 	durations := map[string]*time.Duration{}
 	for name, v := range map[string]string{"--idempotency-retention (or KEYMINT_IDEMPOTENCY_RETENTION)": *retentionFlag,
 		"--event-retention (or KEYMINT_EVENT_RETENTION)": *eventRetentionFlag, "--replica-lease (or KEYMINT_REPLICA_LEASE)": *lease,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keymint/terraform-provider-keymint/internal/api"
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/logbuf"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/store"
 	"github.com/keymint/terraform-provider-keymint/internal/store/postgres"
@@ -23,18 +24,23 @@ import (
 // logGrep holds every log line a test's server writes and, when the test
 // ends, fails it if any line holds a secret the test was issued or a token
 // it sent (a key's start, which is safe to log, is allowed).
+// The server logs as keymint serve does, through a logbuf.Handler (its
+// fast path for request lines included).
 type logGrep struct {
 	mu      sync.Mutex
 	buf     strings.Builder
+	out     *logbuf.Writer
 	secrets map[string]bool
 }
 
 func newLogGrep(t *testing.T) *logGrep {
 	g := &logGrep{secrets: map[string]bool{}}
+	g.out = logbuf.New(g, time.Hour)
+	t.Cleanup(g.out.Close)
 	t.Cleanup(func() {
+		logs := g.logs()
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		logs := g.buf.String()
 		for s := range g.secrets {
 			// The part past the start is what must never be logged; a short
 			// one (a made-up token) could turn up by chance in a request id
@@ -57,7 +63,15 @@ func (g *logGrep) Write(b []byte) (int, error) {
 	return g.buf.Write(b)
 }
 
-func (g *logGrep) logger() *slog.Logger { return slog.New(slog.NewTextHandler(g, nil)) }
+func (g *logGrep) logger() *slog.Logger { return slog.New(logbuf.NewHandler(g.out, false)) }
+
+// logs flushes what the server logged and returns every line so far.
+func (g *logGrep) logs() string {
+	g.out.Flush()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.buf.String()
+}
 
 var secretField = regexp.MustCompile(`"secret":"([^"]+)"`)
 
@@ -103,9 +117,7 @@ func outage(t *testing.T, st store.Store, down func()) {
 		}
 	}
 	e.do(k.Secret, "GET", "/v1/whoami", nil) // a token on the failing authentication path
-	g.mu.Lock()
-	logs := g.buf.String()
-	g.mu.Unlock()
+	logs := g.logs()
 	if !strings.Contains(logs, "internal error") || !strings.Contains(logs, k.Key.Start+"…") {
 		t.Fatalf("the outage is not logged with the redacted path:\n%s", logs)
 	}
@@ -135,4 +147,26 @@ func TestOutageLogsNoSecretPostgres(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRequestLines: each request has its line, in slog's text format,
+// whether logbuf's fast path wrote it (a plain path) or slog did (a path
+// with a key in it, cut to its start by the redacting handler).
+func TestRequestLines(t *testing.T) {
+	e := newEnv(t)
+	app := e.createApp("acme", "read")
+	k := e.createKey(app.Slug, wire.CreateKey{Scopes: []string{"read"}})
+	verifier := e.credential([]string{"verify"})
+	if r := e.do(verifier.Secret, "POST", "/v1/verify", wire.VerifyRequest{Key: k.Secret}); r.status != 200 {
+		t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+	e.do(rootToken, "GET", "/v1/keys/"+k.Secret, nil)
+	logs := e.grep.logs()
+	fast := regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request method=POST path=/v1/verify status=200 duration=\S+ caller=` +
+		verifier.Key.ID + ` request_id=req_[0-9a-f]{24}$`)
+	slow := regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=request method=GET path=/v1/keys/` + regexp.QuoteMeta(k.Key.Start) +
+		`… status=404 duration=\S+ caller=root request_id=req_[0-9a-f]{24}$`)
+	if !fast.MatchString(logs) || !slow.MatchString(logs) {
+		t.Fatalf("want a verify line and a redacted GET line:\n%s", logs)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keymint/terraform-provider-keymint/internal/keyformat"
+	"github.com/keymint/terraform-provider-keymint/internal/logbuf"
 	"github.com/keymint/terraform-provider-keymint/internal/metrics"
 	"github.com/keymint/terraform-provider-keymint/internal/service"
 	"github.com/keymint/terraform-provider-keymint/internal/wire"
@@ -23,10 +24,13 @@ import (
 
 // Server serves the API over a service.Service.
 type Server struct {
-	svc     *service.Service
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	handler http.Handler
+	svc *service.Service
+	log *slog.Logger
+	// requests, when the logger is a logbuf.Handler, writes the line per
+	// request without slog's per-record work.
+	requests *logbuf.Handler
+	metrics  *metrics.Metrics
+	handler  http.Handler
 	// Ready, if set, says whether this process can answer correctly and
 	// promptly now (GET /readyz: 503 with its error as the reason), and
 	// whether its verify cache answers ("on", or "off: <why>").
@@ -44,6 +48,7 @@ func New(svc *service.Service, logger *slog.Logger, m *metrics.Metrics) *Server 
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.requests, _ = s.log.Handler().(*logbuf.Handler)
 	s.log = slog.New(keyformat.RedactingHandler(s.log.Handler())) // no key in a log line, whatever the path
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +172,18 @@ func requestID(r *http.Request) string {
 
 type requestLogKey struct{}
 
+// knownMethod says whether m is a method the API serves or answers 405 to:
+// those go to the log as they are, any other through the redacting handler
+// (a client may send anything as a method).
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
 // authenticated resolves the bearer token to a principal and calls h.
 // A failure is counted against the client's address; past
 // AuthFailureBurst in AuthFailureWindow the address gets 429 for every
@@ -254,9 +271,10 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			}
 			s.metrics.Request(route, rec.status, took)
 		}
-		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("method", r.Method), slog.String("path", logPath),
-			slog.Int("status", rec.status), slog.Duration("duration", took),
-			slog.String("caller", info.caller), slog.String("request_id", id))
+		line := logbuf.Request{Time: start.Add(took), Method: r.Method, Path: logPath, Status: rec.status,
+			Duration: took, Caller: info.caller, RequestID: id}
+		if s.requests == nil || !knownMethod(r.Method) || !s.requests.LogRequest(line) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, logbuf.RequestMessage, line.Attrs()...)
+		}
 	})
 }

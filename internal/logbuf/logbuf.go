@@ -96,12 +96,8 @@ func (w *Writer) Close() {
 	w.Flush()
 }
 
-// Urgent wraps h so that a record at level or above is flushed as soon as
+// urgent wraps h so that a record at level or above is flushed as soon as
 // it is written: a warning or an error is never left waiting in w.
-func Urgent(h slog.Handler, w *Writer, level slog.Level) slog.Handler {
-	return urgent{Handler: h, w: w, level: level}
-}
-
 type urgent struct {
 	slog.Handler
 	w     *Writer

@@ -43,7 +43,7 @@ func TestLinesWaitForTheFlush(t *testing.T) {
 	out := newSink()
 	w := logbuf.New(out, time.Hour)
 	defer w.Close()
-	log := slog.New(logbuf.Urgent(slog.NewTextHandler(w, nil), w, slog.LevelWarn))
+	log := slog.New(logbuf.NewHandler(w, false))
 	log.Info("request", "status", 200)
 	log.Info("request", "status", 201)
 	if got := out.String(); got != "" {
@@ -59,7 +59,7 @@ func TestWarningsGoOutAtOnce(t *testing.T) {
 	out := newSink()
 	w := logbuf.New(out, time.Hour)
 	defer w.Close()
-	log := slog.New(logbuf.Urgent(slog.NewTextHandler(w, nil), w, slog.LevelWarn)).With("replica", "a")
+	log := slog.New(logbuf.NewHandler(w, false)).With("replica", "a")
 	log.Info("request")
 	log.Warn("lease lost")
 	got := out.String()

@@ -128,9 +128,12 @@ func (r *report) markdown() string {
 	w("A real `keymint serve` (SQLite, %d keys across 10 apps, created through the API) verifying keys chosen at random: 90%% `VALID`, 5%% `INSUFFICIENT_SCOPE`, 5%% `NOT_FOUND` (well-formed keys that reach the store), sent with a verify-scoped management credential (its own lookup on every request). The floor is the same generator against the bench tool's own `floor` process: a bare `net/http` handler, built by the same Go, that decodes the same JSON body and answers a fixed verdict; it runs at Go's default GOGC, while `keymint serve` sets GOGC=400 under a memory limit itself (README, Memory), which counts as part of keymint. %s per run after a 1 s warm-up, at most %d requests.",
 		*verifyKeys, *duration, *maxRequests)
 	w("")
-	w("| connections | server | requests/s | p50 | p99 | p99.9 |")
-	w("|---:|---|---:|---:|---:|---:|")
+	w("The last column is the server process's own CPU time (user and system, from /proc) over the run per request it answered: what a verify costs the server, whatever share of the two cores the generator took.")
+	w("")
+	w("| connections | server | requests/s | p50 | p99 | p99.9 | server CPU per request |")
+	w("|---:|---|---:|---:|---:|---:|---:|")
 	var targets []string
+	cpu := func(l loadResult) float64 { return float64(l.CPUPerRequest) / float64(time.Microsecond) }
 	for _, conns := range []int{16, 64} {
 		km, fl := r.Verify[conns], r.Floor[conns]
 		rps := func(l loadResult) float64 { return l.PerSec }
@@ -141,13 +144,14 @@ func (r *report) markdown() string {
 			name string
 			rs   []loadResult
 		}{{"keymint", km}, {"floor", fl}} {
-			w("| %d | %s | %s | %s | %s | %s |", conns, row.name, pick(row.rs, rps).format("", 0),
-				pick(row.rs, p50).format(" ms", 2), pick(row.rs, p99).format(" ms", 2), pick(row.rs, p999).format(" ms", 2))
+			w("| %d | %s | %s | %s | %s | %s | %s |", conns, row.name, pick(row.rs, rps).format("", 0),
+				pick(row.rs, p50).format(" ms", 2), pick(row.rs, p99).format(" ms", 2), pick(row.rs, p999).format(" ms", 2),
+				pick(row.rs, cpu).format(" µs", 1))
 		}
 		tput := pick(km, rps).med / pick(fl, rps).med
 		lat := pick(km, p99).med / pick(fl, p99).med
-		w("| %d | **keymint / floor** | **%.2f** | %.2f | **%.2f** | %.2f |", conns, tput,
-			pick(km, p50).med/pick(fl, p50).med, lat, pick(km, p999).med/pick(fl, p999).med)
+		w("| %d | **keymint / floor** | **%.2f** | %.2f | **%.2f** | %.2f | %.2f |", conns, tput,
+			pick(km, p50).med/pick(fl, p50).med, lat, pick(km, p999).med/pick(fl, p999).med, pick(km, cpu).med/pick(fl, cpu).med)
 		targets = append(targets,
 			fmt.Sprintf("- %d connections, Go generator: throughput %.2f of the floor (target ≥ 0.85: %s); p99 %.2f× the floor's (target ≤ 1.3: %s)",
 				conns, tput, verdict(tput >= 0.85), lat, verdict(lat <= 1.3)))
@@ -156,17 +160,17 @@ func (r *report) markdown() string {
 	if len(r.WrkVerify[16]) > 0 {
 		w("The same servers and requests driven by `wrk` (Debian's, C, `-t2`, a Lua script drawing the same prepared bodies at random; a 1 s warm-up run first), keymint and the floor interleaved run by run:")
 		w("")
-		w("| connections | server | requests/s | p50 | p99 |")
-		w("|---:|---|---:|---:|---:|")
+		w("| connections | server | requests/s | p50 | p99 | server CPU per request |")
+		w("|---:|---|---:|---:|---:|---:|")
 		for _, conns := range []int{16, 64} {
 			km, fl := r.WrkVerify[conns], r.WrkFloor[conns]
 			rps := func(l loadResult) float64 { return l.PerSec }
 			p50 := func(l loadResult) float64 { return ms(l.P50) }
 			p99 := func(l loadResult) float64 { return ms(l.P99) }
-			w("| %d | keymint | %s | %s | %s |", conns, pick(km, rps).format("", 0), pick(km, p50).format(" ms", 2), pick(km, p99).format(" ms", 2))
-			w("| %d | floor | %s | %s | %s |", conns, pick(fl, rps).format("", 0), pick(fl, p50).format(" ms", 2), pick(fl, p99).format(" ms", 2))
+			w("| %d | keymint | %s | %s | %s | %s |", conns, pick(km, rps).format("", 0), pick(km, p50).format(" ms", 2), pick(km, p99).format(" ms", 2), pick(km, cpu).format(" µs", 1))
+			w("| %d | floor | %s | %s | %s | %s |", conns, pick(fl, rps).format("", 0), pick(fl, p50).format(" ms", 2), pick(fl, p99).format(" ms", 2), pick(fl, cpu).format(" µs", 1))
 			tput, lat := pick(km, rps).med/pick(fl, rps).med, pick(km, p99).med/pick(fl, p99).med
-			w("| %d | **keymint / floor** | **%.2f** | %.2f | **%.2f** |", conns, tput, pick(km, p50).med/pick(fl, p50).med, lat)
+			w("| %d | **keymint / floor** | **%.2f** | %.2f | **%.2f** | %.2f |", conns, tput, pick(km, p50).med/pick(fl, p50).med, lat, pick(km, cpu).med/pick(fl, cpu).med)
 			targets = append(targets,
 				fmt.Sprintf("- %d connections, wrk: throughput %.2f of the floor (target ≥ 0.85: %s); p99 %.2f× the floor's (target ≤ 1.3: %s)",
 					conns, tput, verdict(tput >= 0.85), lat, verdict(lat <= 1.3)))

@@ -32,6 +32,33 @@ type loadResult struct {
 	P99      time.Duration
 	P999     time.Duration
 	Max      time.Duration
+	// Answered counts every request of the run, its warm-up included.
+	Answered int
+	// CPUPerRequest is the server process's CPU time (user and system)
+	// during the run per request answered: its own cost, whatever share of
+	// the cores the load generator took.
+	CPUPerRequest time.Duration
+}
+
+// withCPU runs fn and sets its result's CPUPerRequest from p's CPU time
+// over every request fn's run answered, its warm-up included.
+func withCPU(p *proc, fn func() (loadResult, error)) (loadResult, error) {
+	before, err := p.cpu()
+	if err != nil {
+		return loadResult{}, err
+	}
+	res, err := fn()
+	if err != nil {
+		return res, err
+	}
+	after, err := p.cpu()
+	if err != nil {
+		return res, err
+	}
+	if res.Answered > 0 {
+		res.CPUPerRequest = (after - before) / time.Duration(res.Answered)
+	}
+	return res, nil
 }
 
 // request is one prepared verify call and the verdict it must get.
@@ -96,7 +123,12 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- captureProfile(debugAddr, filepath.Join(work, "verify.pprof"), *duration) }()
 			}
-			km := load(srv.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
+			km, err := withCPU(srv, func() (loadResult, error) {
+				return load(srv.url(), cred.Secret, reqs, conns, *duration, *maxRequests), nil
+			})
+			if err != nil {
+				return err
+			}
 			if profiled != nil {
 				if err := <-profiled; err != nil {
 					return err
@@ -108,7 +140,12 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 					return err
 				}
 			}
-			fl := load(floor.url(), cred.Secret, reqs, conns, *duration, *maxRequests)
+			fl, err := withCPU(floor, func() (loadResult, error) {
+				return load(floor.url(), cred.Secret, reqs, conns, *duration, *maxRequests), nil
+			})
+			if err != nil {
+				return err
+			}
 			if km.Errors > 0 || fl.Errors > 0 {
 				return fmt.Errorf("%d errors from keymint, %d from the floor", km.Errors, fl.Errors)
 			}
@@ -124,11 +161,11 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 		for _, conns := range []int{16, 64} {
 			for run := range *runs {
 				logf("verify load by wrk: %d connections, run %d/%d", conns, run+1, *runs)
-				km, err := runWrk(srv.url(), script, conns, 2, *duration)
+				km, err := withCPU(srv, func() (loadResult, error) { return runWrk(srv.url(), script, conns, 2, *duration) })
 				if err != nil {
 					return err
 				}
-				fl, err := runWrk(floor.url(), script, conns, 2, *duration)
+				fl, err := withCPU(floor, func() (loadResult, error) { return runWrk(floor.url(), script, conns, 2, *duration) })
 				if err != nil {
 					return err
 				}
@@ -325,6 +362,7 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	var sent atomic.Int64
 	var errs atomic.Int64
+	var answered atomic.Int64 // warm-up included
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
 	warm := time.Now().Add(warmUp)
@@ -358,6 +396,7 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 						err = fmt.Errorf("status %d", res.StatusCode)
 					}
 				}
+				answered.Add(1)
 				if measuring {
 					if err != nil {
 						errs.Add(1)
@@ -381,7 +420,7 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
 	return loadResult{Requests: len(all), Errors: int(errs.Load()), PerSec: float64(len(all)) / elapsed.Seconds(),
-		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999), Max: pct(1)}
+		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999), Max: pct(1), Answered: int(answered.Load())}
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and reports the wall time.

@@ -58,14 +58,20 @@ func runWrk(url, script string, conns, threads int, d time.Duration) (loadResult
 		return []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
 			"--latency", "--timeout", "2s", "-s", script, url}
 	}
-	if out, err := exec.Command(wrkBin, args(time.Second)...).CombinedOutput(); err != nil {
-		return loadResult{}, fmt.Errorf("wrk: %w: %s", err, out)
-	}
-	out, err := exec.Command(wrkBin, args(d)...).CombinedOutput()
+	out, err := exec.Command(wrkBin, args(time.Second)...).CombinedOutput()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
-	return parseWrk(string(out))
+	warm, err := parseWrk(string(out))
+	if err != nil {
+		return loadResult{}, err
+	}
+	if out, err = exec.Command(wrkBin, args(d)...).CombinedOutput(); err != nil {
+		return loadResult{}, fmt.Errorf("wrk: %w: %s", err, out)
+	}
+	r, err := parseWrk(string(out))
+	r.Answered = warm.Requests + r.Requests
+	return r, err
 }
 
 func parseWrk(out string) (loadResult, error) {
