@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,5 +102,58 @@ func TestWriteRacingDeletionIsNotFound(t *testing.T) {
 				t.Fatalf("got %v, want a not_found error", err)
 			}
 		})
+	}
+}
+
+// usageCounter is the real store, recording how many keys each usage
+// flush writes.
+type usageCounter struct {
+	store.Store
+	batches []int
+}
+
+func (u *usageCounter) RecordUse(ctx context.Context, used map[string]time.Time) error {
+	u.batches = append(u.batches, len(used))
+	return u.Store.RecordUse(ctx, used)
+}
+
+// TestUsageFlushSpreadsABurst: 1,200 keys first used at once are written
+// over three flushes (500, 500, 200), not in one burst, and every one is
+// written in the end.
+func TestUsageFlushSpreadsABurst(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counter := &usageCounter{Store: st}
+	svc := service.New(service.Config{Store: counter})
+	root := service.Root()
+	if _, _, err := svc.CreateApp(ctx, root, wire.CreateApp{Slug: "shop", Name: "Shop", Scopes: []string{"read"}, KeyPrefix: "shop"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1200
+	ids := make([]string, n)
+	for i := range n {
+		k, _, err := svc.CreateKey(ctx, root, "shop", wire.CreateKey{Name: "k", Scopes: []string{"read"}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = k.Key.ID
+		if v, err := svc.Verify(ctx, root, &wire.VerifyRequest{Key: k.Secret}); err != nil || !v.Valid {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+	}
+	for range 4 {
+		svc.FlushUsage(ctx)
+	}
+	if want := []int{500, 500, 200}; !slices.Equal(counter.batches, want) {
+		t.Fatalf("flushes wrote %v keys, want %v", counter.batches, want)
+	}
+	for _, id := range ids {
+		if k, err := st.GetKey(ctx, id); err != nil || k.LastUsedAt == nil {
+			t.Fatalf("key %s: last_used_at %v, %v", id, k.LastUsedAt, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,6 +33,8 @@ type loadResult struct {
 	P99      time.Duration
 	P999     time.Duration
 	Max      time.Duration
+	// MaxAt is when the slowest request was sent, from the start of the measured window.
+	MaxAt time.Duration
 	// Answered counts every request of the run, its warm-up included.
 	Answered int
 	// CPUPerRequest is the server process's CPU time (user and system)
@@ -364,6 +367,8 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 	var errs atomic.Int64
 	var answered atomic.Int64 // warm-up included
 	lat := make([][]time.Duration, conns)
+	type slow struct{ took, at time.Duration }
+	slowest := make([]slow, conns)
 	var wg sync.WaitGroup
 	warm := time.Now().Add(warmUp)
 	deadline := warm.Add(d)
@@ -401,7 +406,11 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 					if err != nil {
 						errs.Add(1)
 					}
-					mine = append(mine, time.Since(t0))
+					took := time.Since(t0)
+					mine = append(mine, took)
+					if took > slowest[w].took {
+						slowest[w] = slow{took, t0.Sub(warm)}
+					}
 				}
 			}
 			lat[w] = mine
@@ -420,7 +429,8 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
 	return loadResult{Requests: len(all), Errors: int(errs.Load()), PerSec: float64(len(all)) / elapsed.Seconds(),
-		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999), Max: pct(1), Answered: int(answered.Load())}
+		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999), Max: pct(1), Answered: int(answered.Load()),
+		MaxAt: slices.MaxFunc(slowest, func(a, b slow) int { return cmp.Compare(a.took, b.took) }).at}
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and reports the wall time.
