@@ -161,7 +161,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.Applied = applied
-	if err := warmPool(ctx, db, n); err != nil {
+	if err := warmPool(ctx, db, n, s.Store.WarmUp); err != nil {
 		s.log.Warn("could not open the connection pool ahead of traffic; connections open on demand", "err", err)
 	}
 	s.stop = func() {}
@@ -180,8 +180,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 // warmPool opens the pool's n connections before the store is used: the
 // first burst of verifies (a rolling deploy sends it as soon as /readyz
 // answers) would otherwise wait for n connection set-ups and
-// authentications at once.
-func warmPool(ctx context.Context, db *sql.DB, n int) error {
+// authentications at once, and for each session's first parse and plan of
+// the lookup (warm).
+func warmPool(ctx context.Context, db *sql.DB, n int, warm func(context.Context, *sql.Conn) error) error {
 	conns := make([]*sql.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
@@ -194,6 +195,9 @@ func warmPool(ctx context.Context, db *sql.DB, n int) error {
 			return err
 		}
 		conns = append(conns, c)
+		if err := warm(ctx, c); err != nil {
+			return err
+		}
 	}
 	return nil
 }

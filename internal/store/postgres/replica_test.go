@@ -316,3 +316,26 @@ func TestCreatedKeyIsFoundOnEveryReplicaAtOnce(t *testing.T) {
 		t.Fatalf("the replicas resynced %d times: a create's invalidation should apply in order, not empty the cache", n)
 	}
 }
+
+// TestOpenWarmsEveryConnection: Open leaves each of the pool's connections
+// with the verify lookup already run in its session, so the first verifies
+// after a start wait neither for connecting nor for a first parse and plan.
+func TestOpenWarmsEveryConnection(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	var log bytes.Buffer
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 5, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var warmed int
+	// Seen from the store's own pool (one connection in use for this query):
+	// the sessions whose last statement was the lookup.
+	if err := s.DB().QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%FROM key_secrets s JOIN keys k%'`).Scan(&warmed); err != nil {
+		t.Fatal(err)
+	}
+	if warmed != 4 || strings.Contains(log.String(), "level=WARN") {
+		t.Fatalf("%d of the other 4 connections ran the lookup; log: %s", warmed, log.String())
+	}
+}

@@ -80,6 +80,18 @@ func New(ctx context.Context, db *sql.DB, d Dialect, cache *store.VerifyCache) (
 	return s, nil
 }
 
+// WarmUp runs the verify path's lookup once on c (for a hash no secret
+// has), so that the database session behind c has parsed, planned and
+// loaded the catalog entries of what verify reads before the first verify
+// needs them.
+func (s *Store) WarmUp(ctx context.Context, c *sql.Conn) error {
+	rows, err := c.QueryContext(ctx, s.q(lookupQuery), make([]byte, 32))
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
 // DB is the handle the store runs on.
 func (s *Store) DB() *sql.DB { return s.db }
 
