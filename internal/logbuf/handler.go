@@ -111,7 +111,7 @@ func (h *Handler) LogRequest(r Request) bool {
 		b = appendTextString(b, r.RequestID)
 		b = append(b, '\n')
 	}
-	h.w.Write(b)
+	_, _ = h.w.Write(b) // buffered: its output's failures are counted at the flush
 	*bp = b
 	lines.Put(bp)
 	return true

@@ -31,7 +31,7 @@ func TestLogRequestWritesWhatSlogWrites(t *testing.T) {
 			r := logbuf.Request{
 				Time:   time.Unix(rng.Int64N(4e9), rng.Int64N(1e9)).In(zones[i%len(zones)]),
 				Method: word(), Path: word(), Status: 100 + rng.IntN(500),
-				Duration: time.Duration(rng.Int64N(int64(10 * time.Second))) >> rng.IntN(30),
+				Duration: time.Duration(rng.Int64N(int64(10*time.Second))) >> rng.IntN(30),
 				Caller:   word(), RequestID: word(),
 			}
 			if i%7 == 0 {

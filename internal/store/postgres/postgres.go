@@ -161,7 +161,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.Applied = applied
-	if err := warmPool(ctx, db, n, s.Store.WarmUp); err != nil {
+	if err := warmPool(ctx, db, n, s.WarmUp); err != nil {
 		s.log.Warn("could not open the connection pool ahead of traffic; connections open on demand", "err", err)
 	}
 	s.stop = func() {}
