@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,16 @@ type Metrics struct {
 	cacheHit      prometheus.Counter
 	cacheMiss     prometheus.Counter
 	resyncs       prometheus.Counter
+	// The children of requests and storeOps, by label values: their label
+	// sets are fixed (route patterns, statuses, store methods), and
+	// WithLabelValues hashes the values and takes a lock on every call.
+	requestObs sync.Map // requestLabels -> prometheus.Observer
+	storeObs   sync.Map // op -> prometheus.Observer
+}
+
+type requestLabels struct {
+	route  string
+	status int
 }
 
 // New registers keymint's collectors, with Go's and the process's.
@@ -92,7 +103,12 @@ func (m *Metrics) AppDeleted(app string) {
 // Request observes one HTTP request.
 func (m *Metrics) Request(route string, status int, d time.Duration) {
 	if m != nil {
-		m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+		key := requestLabels{route, status}
+		o, ok := m.requestObs.Load(key)
+		if !ok {
+			o, _ = m.requestObs.LoadOrStore(key, m.requests.WithLabelValues(route, strconv.Itoa(status)))
+		}
+		o.(prometheus.Observer).Observe(d.Seconds())
 	}
 }
 
@@ -111,7 +127,11 @@ func (m *Metrics) CacheLookup(hit bool) {
 // StoreOp observes one store operation that started at start.
 func (m *Metrics) StoreOp(op string, start time.Time) {
 	if m != nil {
-		m.storeOps.WithLabelValues(op).Observe(time.Since(start).Seconds())
+		o, ok := m.storeObs.Load(op)
+		if !ok {
+			o, _ = m.storeObs.LoadOrStore(op, m.storeOps.WithLabelValues(op))
+		}
+		o.(prometheus.Observer).Observe(time.Since(start).Seconds())
 	}
 }
 
