@@ -44,6 +44,7 @@ type report struct {
 	WrkVerify, WrkFloor, WrkPG map[int][]loadResult
 	// Verify from the first request after seeding, and after a replica starts.
 	ColdAfterSeed, ColdAfterStart []loadResult
+	ColdFloor                     []loadResult // the floor's first seconds, a fresh process each run
 	MetricsOff                    map[int][]loadResult
 	CreateAPI                     throughput
 	RotateAPI                     throughput
@@ -300,7 +301,7 @@ func (r *report) postgresMarkdown(w func(string, ...any)) {
 		w("")
 		w("**The first seconds.** Verify at 16 connections over both replicas with no warm-up, every request of the first %s counted: right after seeding the keys through replica 0, and right after replica 1 is replaced by a new process (it gets traffic as soon as its `/readyz` answers 200).", coldWindow)
 		w("")
-		w("| moment | runs | requests | p99 | slowest request (each run's, and when in the window it was sent) |")
+		w("| moment | runs | requests | p99 | slowest request (each run's: when in the window it was sent, and where) |")
 		w("|---|---:|---:|---:|---:|")
 		// The last two rows are what the same load's slowest request is once
 		// nothing is cold, and the floor's: the scheduling noise of two cores
@@ -311,14 +312,19 @@ func (r *report) postgresMarkdown(w func(string, ...any)) {
 			target bool
 		}{{"right after seeding", r.ColdAfterSeed, true}, {"right after a replica starts", r.ColdAfterStart, true},
 			{"for comparison: the same 16 connections warm (the runs above, after their 1 s warm-up)", r.PG[16], false},
-			{"for comparison: the floor, warm, 16 connections (one process, no database)", r.Floor[16], false}} {
+			{"for comparison: the floor, warm, 16 connections (one process, no database)", r.Floor[16], false},
+			{"for comparison: the floor's first seconds (a fresh process, new connections, no warm-up)", r.ColdFloor, false}} {
 			if len(row.rs) == 0 {
 				continue
 			}
 			worst := pick(row.rs, func(l loadResult) float64 { return ms(l.Max) }).hi
 			var at []string
 			for _, l := range row.rs {
-				at = append(at, fmt.Sprintf("%.1f ms at %.2f s", ms(l.Max), l.MaxAt.Seconds()))
+				where := ""
+				if row.target {
+					where = fmt.Sprintf(", to replica %d", l.MaxServer)
+				}
+				at = append(at, fmt.Sprintf("%.1f ms at %.2f s%s", ms(l.Max), l.MaxAt.Seconds(), where))
 			}
 			w("| %s | %d | %s | %s | %.1f ms (%s) |", row.name, len(row.rs), pick(row.rs, func(l loadResult) float64 { return float64(l.Requests) }).format("", 0),
 				pick(row.rs, p99).format(" ms", 2), worst, strings.Join(at, "; "))

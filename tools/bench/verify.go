@@ -35,6 +35,8 @@ type loadResult struct {
 	Max      time.Duration
 	// MaxAt is when the slowest request was sent, from the start of the measured window.
 	MaxAt time.Duration
+	// MaxServer is the index, in the URLs loaded, of the server the slowest request went to.
+	MaxServer int
 	// Answered counts every request of the run, its warm-up included.
 	Answered int
 	// CPUPerRequest is the server process's CPU time (user and system)
@@ -155,6 +157,17 @@ func benchVerify(ctx context.Context, work string, r *report) error {
 			r.Verify[conns] = append(r.Verify[conns], km)
 			r.Floor[conns] = append(r.Floor[conns], fl)
 		}
+	}
+	// The floor's own first seconds: a fresh process and new connections,
+	// no warm-up, as the replicas' cold windows are measured.
+	for run := range *runs {
+		logf("floor: the first %s of a fresh process, run %d/%d", coldWindow, run+1, *runs)
+		fresh, err := startServer(work, self, nil, "floor")
+		if err != nil {
+			return err
+		}
+		r.ColdFloor = append(r.ColdFloor, loadWarm([]string{fresh.url()}, cred.Secret, reqs, 16, 0, coldWindow, *maxRequests))
+		fresh.stop()
 	}
 	if !*skipWrk {
 		script, err := wrkScript(work, cred.Secret, reqs)
@@ -367,7 +380,10 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 	var errs atomic.Int64
 	var answered atomic.Int64 // warm-up included
 	lat := make([][]time.Duration, conns)
-	type slow struct{ took, at time.Duration }
+	type slow struct {
+		took, at time.Duration
+		server   int
+	}
 	slowest := make([]slow, conns)
 	var wg sync.WaitGroup
 	warm := time.Now().Add(warmUp)
@@ -409,7 +425,7 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 					took := time.Since(t0)
 					mine = append(mine, took)
 					if took > slowest[w].took {
-						slowest[w] = slow{took, t0.Sub(warm)}
+						slowest[w] = slow{took, t0.Sub(warm), w % len(urls)}
 					}
 				}
 			}
@@ -428,9 +444,12 @@ func loadWarm(urls []string, token string, reqs []request, conns int, warmUp, d 
 		}
 		return all[min(len(all)-1, int(p*float64(len(all))))]
 	}
-	return loadResult{Requests: len(all), Errors: int(errs.Load()), PerSec: float64(len(all)) / elapsed.Seconds(),
+	res := loadResult{Requests: len(all), Errors: int(errs.Load()), PerSec: float64(len(all)) / elapsed.Seconds(),
 		P50: pct(0.50), P99: pct(0.99), P999: pct(0.999), Max: pct(1), Answered: int(answered.Load()),
-		MaxAt: slices.MaxFunc(slowest, func(a, b slow) int { return cmp.Compare(a.took, b.took) }).at}
+	}
+	worst := slices.MaxFunc(slowest, func(a, b slow) int { return cmp.Compare(a.took, b.took) })
+	res.MaxAt, res.MaxServer = worst.at, worst.server
+	return res
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and reports the wall time.
