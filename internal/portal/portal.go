@@ -494,5 +494,13 @@ func Mount(apiHandler, portal http.Handler) http.Handler {
 	mux.Handle(Prefix, portal)
 	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusSeeOther))
 	mux.Handle("/", apiHandler)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The mux would send a verify to the API too: the hot path skips
+		// its routing (about 2% of a verify's CPU).
+		if r.URL.Path == "/v1/verify" {
+			apiHandler.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
