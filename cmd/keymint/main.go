@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, c cli) error {
 	tlsKey := fs.String("tls-key", envOr(c.getenv, "KEYMINT_TLS_KEY", ""), "the PEM private key of --tls-cert (env KEYMINT_TLS_KEY)")
 	logFormat := fs.String("log-format", envOr(c.getenv, "KEYMINT_LOG_FORMAT", "text"), "log format: text or json (env KEYMINT_LOG_FORMAT)")
 	addrFile := fs.String("addr-file", "", "write the bound address here once listening (useful with --addr 127.0.0.1:0)")
-	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "write a generated root token to this new file (mode 0600) rather than to standard output (env KEYMINT_ROOT_TOKEN_FILE)")
+	tokenFile := fs.String("root-token-file", envOr(c.getenv, "KEYMINT_ROOT_TOKEN_FILE", ""), "on the first start, write the generated root token to this new file (mode 0600) rather than to standard output; later starts leave it alone (env KEYMINT_ROOT_TOKEN_FILE)")
 	retentionFlag := fs.String("idempotency-retention", envOr(c.getenv, "KEYMINT_IDEMPOTENCY_RETENTION", service.DefaultIdempotencyRetention.String()), "how long an Idempotency-Key is remembered; a retry after it is a new request (env KEYMINT_IDEMPOTENCY_RETENTION)")
 	eventRetentionFlag := fs.String("event-retention", envOr(c.getenv, "KEYMINT_EVENT_RETENTION", service.DefaultEventRetention.String()), "how long audit events are kept (env KEYMINT_EVENT_RETENTION)")
 	cacheSize := fs.Int("verify-cache-size", 200000, "secrets the verify path keeps in memory (0 disables); a write drops what it changed before it answers, on every replica, so it never serves a stale verdict")

@@ -53,7 +53,12 @@ func startServe(t *testing.T, dir string, env map[string]string, extra ...string
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if b, err := os.ReadFile(addrFile); err == nil && len(b) > 0 {
-			return "http://" + string(b), logs, out, func() error { cancel(); return <-done }
+			var once sync.Once
+			var stopErr error
+			return "http://" + string(b), logs, out, func() error { // idempotent: a deferred stop may follow an explicit one
+				once.Do(func() { cancel(); stopErr = <-done })
+				return stopErr
+			}
 		}
 		select {
 		case err := <-done:
@@ -225,8 +230,36 @@ func TestRootTokenOnlyOnceListening(t *testing.T) {
 	if out2.String() != "" {
 		t.Fatalf("with --root-token-file, standard output has %q", out2)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "token")); err != nil || !strings.HasPrefix(string(b), "keymint_root_") {
+	b, err := os.ReadFile(filepath.Join(dir, "token"))
+	if err != nil || !strings.HasPrefix(string(b), "keymint_root_") {
 		t.Fatalf("the first successful start did not write a root token: %q %v", b, err)
+	}
+	// The same command restarts the server (flag or environment): the
+	// database holds the token's hash, so no token is written and the
+	// existing file is left as it is.
+	stop()
+	for _, start := range []func() (string, func() error){
+		func() (string, func() error) {
+			url, _, _, stop := startServe(t, dir, nil, "--root-token-file", filepath.Join(dir, "token"))
+			return url, stop
+		},
+		func() (string, func() error) {
+			url, _, _, stop := startServe(t, dir, map[string]string{"KEYMINT_ROOT_TOKEN_FILE": filepath.Join(dir, "token")})
+			return url, stop
+		},
+	} {
+		url, stop := start()
+		c, err := keymint.New(url, strings.TrimSpace(string(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ListApps(context.Background()); err != nil {
+			t.Fatalf("after a restart, the root token from the file: %v", err)
+		}
+		stop()
+		if again, _ := os.ReadFile(filepath.Join(dir, "token")); string(again) != string(b) {
+			t.Fatalf("a restart rewrote the root token file")
+		}
 	}
 }
 

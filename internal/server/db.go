@@ -49,6 +49,13 @@ func ParseDB(dsn string) (Database, error) {
 	return Database{Path: rest}, nil
 }
 
+// exists says whether a SQLite database's file is there.
+func (d Database) exists() bool {
+	path, _, _ := strings.Cut(d.Path, "?")
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // MustExist refuses a SQLite path with no database: a command that works on
 // a server's data would otherwise make an empty one.
 func (d Database) MustExist(cmd, flagName string) error {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -145,8 +146,11 @@ func (c *Config) Validate() error {
 			return configErrorf("serve: --listen-db %s: %v", postgres.RedactURL(c.ListenDB), err)
 		}
 	}
-	if c.Lease < 100*time.Millisecond || c.Lease > time.Minute || c.MaxConns < 0 {
-		return configErrorf("serve: --replica-lease must be between 100ms and 1m, and --db-max-conns 0 or more")
+	if c.Lease < 100*time.Millisecond || c.Lease > time.Minute {
+		return configErrorf("serve: --replica-lease (or KEYMINT_REPLICA_LEASE) must be between 100ms and 1m, got %s", c.Lease)
+	}
+	if c.MaxConns < 0 {
+		return configErrorf("serve: --db-max-conns (or KEYMINT_DB_MAX_CONNS) must be 0 (the default pool size) or more, got %d", c.MaxConns)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return configErrorf("serve: --addr (or KEYMINT_ADDR) %q is not host:port, e.g. 127.0.0.1:8080", c.Addr)
@@ -163,13 +167,19 @@ func (c *Config) Validate() error {
 	if c.RootToken != "" && vocab.EntropyBits(c.RootToken) < vocab.MinTokenBits {
 		return configErrorf("serve: KEYMINT_ROOT_TOKEN is too easy to guess (repeated, sequential or low-variety characters; it needs at least %d bits of randomness by keymint's estimate, and it opens everything); generate one with: openssl rand -base64 32", vocab.MinTokenBits)
 	}
-	for flagName, file := range map[string]string{"--root-token-file": c.RootTokenFile, "--addr-file": c.AddrFile} {
-		if err := CheckNewFile(flagName, file, flagName == "--root-token-file"); err != nil {
-			return err
-		}
+	// The root token file must be new only when a token is generated: on a
+	// first start. A later start (the database holds the token's hash)
+	// leaves it alone, so the same command restarts a server. A new SQLite
+	// database is a first start, checked here before anything is created;
+	// elsewhere the write itself refuses an existing file before anything
+	// is stored (DeliverRootToken).
+	if err := CheckNewFile(rootTokenFileFlag, c.RootTokenFile, db.URL == "" && !db.exists()); err != nil {
+		return err
 	}
-	return nil
+	return CheckNewFile("--addr-file", c.AddrFile, false)
 }
+
+const rootTokenFileFlag = "--root-token-file (or KEYMINT_ROOT_TOKEN_FILE)"
 
 // Server is a started keymint server: listening, its database open and
 // migrated, the root token in place. Serve runs it.
@@ -446,6 +456,9 @@ func DeliverRootToken(token, file string, stdout io.Writer) (string, error) {
 		return "standard output", err
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return "", configErrorf("%s %s: the file exists, and a new root token is to be written; name a new file (keymint never overwrites one)", rootTokenFileFlag, file)
+	}
 	if err != nil {
 		return "", fmt.Errorf("writing the root token: %w", err)
 	}
