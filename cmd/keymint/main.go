@@ -189,7 +189,11 @@ func serve(ctx context.Context, args []string, c cli) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return server.Run(ctx, cfg)
+	err = server.Run(ctx, cfg)
+	if ce := (server.ConfigError{}); errors.As(err, &ce) {
+		return usageError{err} // found only once the database is open, e.g. a root token file that exists
+	}
+	return err
 }
 
 // resetRootToken replaces the stored root token, for an operator who has

@@ -385,3 +385,33 @@ func TestVerifyExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// A first start on a database that exists but holds no root token yet
+// (made by another tool, or a PostgreSQL one) refuses an existing root
+// token file when it would write the token: exit 2, the file untouched, and
+// no token stored, so the next start with a new file works.
+func TestRootTokenFileExistsOnFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "k.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	existing := filepath.Join(dir, "token")
+	if err := os.WriteFile(existing, []byte("keep me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, out, stderr := testCLI(nil, "")
+	err = run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "k.db"), "--root-token-file", existing}, c)
+	if code := exitCode(err, stderr); code != exitUsage || !strings.Contains(stderr.String(), "the file exists") || out.String() != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "keep me\n" {
+		t.Fatalf("the existing file was changed: %q", b)
+	}
+	_, _, _, stop := startServe(t, dir, nil, "--root-token-file", filepath.Join(dir, "new-token"))
+	defer stop()
+	if b, err := os.ReadFile(filepath.Join(dir, "new-token")); err != nil || !strings.HasPrefix(string(b), "keymint_root_") {
+		t.Fatalf("the next start did not write a root token: %q %v", b, err)
+	}
+}
