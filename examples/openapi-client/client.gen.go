@@ -279,7 +279,7 @@ type Key struct {
 	ExpiresAt *time.Time `json:"expires_at"`
 	Id        string     `json:"id"`
 
-	// LastUsedAt When the key last verified VALID (or, a management credential, authenticated), to the minute: a first use is stored within a second (within ten when over 500 keys are first used at once), later ones at most once a minute. Null if never.
+	// LastUsedAt When the key last verified VALID (or, a management credential, authenticated), fresh to within a minute: a first use is stored within a second (within ten when over 500 keys are first used at once), later ones at most once a minute. Null if never.
 	LastUsedAt *time.Time        `json:"last_used_at"`
 	Metadata   map[string]string `json:"metadata"`
 	Name       string            `json:"name"`
