@@ -285,7 +285,11 @@ func benchMetricsCost(work, token string, reqs []request, r *report) error {
 			}
 			for _, conns := range []int{16, 64} {
 				logf("verify load, metrics %v: %d connections, run %d/%d", on, conns, run+1, *runs)
-				res := load(srv.url(), token, reqs, conns, *duration, *maxRequests)
+				res, err := withCPU(srv, func() (loadResult, error) { return load(srv.url(), token, reqs, conns, *duration, *maxRequests), nil })
+				if err != nil {
+					srv.stop()
+					return err
+				}
 				if res.Errors > 0 {
 					srv.stop()
 					return fmt.Errorf("%d errors from keymint (metrics %v)", res.Errors, on)
