@@ -125,9 +125,10 @@ func Start(key string) string {
 // Redact cuts anything in s that may be a key, or most of one, to its first
 // characters and "…", so text that may carry one (a request path, an error
 // message) is safe to log or send back. It errs on the side of cutting: a run
-// of key characters (letters, digits, '_') that holds a '_' and a stretch of
-// at least minSecretRun characters without one is cut, whatever surrounds it,
-// which catches a key with a character more or less, or in another case.
+// of key characters (letters, digits, '_') that holds a stretch of at least
+// minSecretRun characters without '_' is cut, whatever surrounds it, which
+// catches a key with a character more or less, in another case, or its
+// random part alone (a client that percent-encoded the key in a path).
 // Key ids (key_ and 24 characters) and slugs are left alone.
 func Redact(s string) string {
 	var b strings.Builder
@@ -142,8 +143,12 @@ func Redact(s string) string {
 			j++
 		}
 		if run := s[i:j]; mayBeKey(run) {
+			keep := redactKeep
+			if !strings.Contains(run, "_") {
+				keep = bareKeep
+			}
 			b.WriteString(s[last:i])
-			b.WriteString(run[:min(len(run), redactKeep)])
+			b.WriteString(run[:min(len(run), keep)])
 			b.WriteString("…")
 			last = j
 		}
@@ -163,10 +168,19 @@ const (
 	// redactKeep is how much of a cut run stays: about a prefix and Start's
 	// characters, far from the 150+ unknown bits that keep a key secret.
 	redactKeep = 16
+	// bareKeep is how much stays of a cut run with no '_': a random part cut
+	// off its prefix (a client that percent-encoded a key, or split it with
+	// an escaped character), of which nothing but a few characters may stay.
+	bareKeep = 6
 )
 
+// mayBeKey says whether run (key characters only) holds a stretch of
+// minSecretRun characters without '_': most of a key's random part, with or
+// without its prefix (a bare run of hex digits excepted).
 func mayBeKey(run string) bool {
-	if !strings.Contains(run, "_") {
+	if !strings.Contains(run, "_") && isHex(run) {
+		// A trace id or a digest: a key's random part (base62) is all hex
+		// with odds of (22/62)^38.
 		return false
 	}
 	stretch := 0
@@ -180,6 +194,15 @@ func mayBeKey(run string) bool {
 		}
 	}
 	return false
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func isKeyByte(c byte) bool { return c == '_' || isBase62(c) }

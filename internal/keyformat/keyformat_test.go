@@ -106,6 +106,13 @@ func TestRedact(t *testing.T) {
 		"/v1/keys/" + k[:len(k)-1]:         "/v1/keys/" + cut, // a character less
 		"/v1/keys/" + strings.ToUpper(k):   "/v1/keys/" + strings.ToUpper(k)[:16] + "…",
 		"/v1/keys/" + k + "_":              "/v1/keys/" + cut,
+		// The random part cut off its prefix: a double percent-encoded key, or
+		// one split by an escaped character (both seen in a trial).
+		"/v1/keys/acme_live_%2533" + k[10:]:                "/v1/keys/acme_live_%2533" + k[10:12] + "…",   // the run is "2533…"
+		"/v1/keys/" + k[:14] + "%2F" + k[14:]:              "/v1/keys/" + k[:14] + "%2F" + k[14:18] + "…", // the run is "2F…"
+		"/v1/keys/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefgh":      "/v1/keys/ABCDEF…",                            // a long bare run: cut too
+		"trace 4bf92f3577b34da6a3ce929d0e0e4736":           "trace 4bf92f3577b34da6a3ce929d0e0e4736",      // unless it is hex
+		"/v1/events?after=req_0123456789abcdef01234567&x=": "/v1/events?after=req_0123456789abcdef01234567&x=",
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
