@@ -302,6 +302,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"copy", "--to", "postgres://h/db"}, "", 2, ""},
 		{[]string{"copy", "--from", db, "--to", "postgres://h/db"}, "", 2, ""}, // no database to copy from
 		{[]string{"serve", "--db", db, "--replica-lease", "1ms"}, "", 2, ""},
+		{[]string{"serve", "--db", db + "?mode=rwc"}, "", 2, ""},
 		// A token never goes in clear text off this machine without --insecure.
 		{[]string{"apps", "list", "--endpoint", "http://keymint.example.invalid"}, "", 2, ""},
 		{[]string{"verify", "--endpoint", "http://keymint.example.invalid"}, "k", 2, ""},

@@ -45,6 +45,9 @@ func ParseDB(dsn string) (Database, error) {
 		return Database{}, errors.New("--db: unsupported database; use sqlite:<path> or postgres://user@host/db (a keyword string such as \"host=... password=...\" is not accepted)")
 	case rest == "":
 		return Database{}, errors.New("--db sqlite: needs a file path, e.g. sqlite:keymint.db")
+	case strings.ContainsAny(rest, "?#"):
+		// Refused here too (the store refuses it), so that it is a usage error: exit 2 before anything runs.
+		return Database{}, fmt.Errorf("--db sqlite:%s has a '?' or '#': keymint takes no SQLite URI parameters (it sets its own); name the file alone, e.g. sqlite:/var/lib/keymint/keymint.db", rest)
 	}
 	return Database{Path: rest}, nil
 }
