@@ -12,7 +12,8 @@ import (
 // benchMicro runs the Go micro-benchmarks of the hot path.
 func benchMicro(r *report) error {
 	out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchtime", "1s", "-benchmem", "-count", "1",
-		"./internal/keyformat/", "./internal/wire/", "./internal/store/sqlite/", "./internal/service/", "./internal/api/").CombinedOutput()
+		"./internal/keyformat/", "./internal/wire/", "./internal/store/sqlite/", "./internal/service/", "./internal/api/",
+		"./internal/logbuf/", "./internal/metrics/").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
