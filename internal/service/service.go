@@ -198,10 +198,15 @@ func (s *Service) Run(ctx context.Context, flush, maintain time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
-			s.FlushUsage(context.WithoutCancel(ctx))
+			// Everything gathered is written before the process ends, however
+			// many flushes the backlog takes.
+			for s.flushUsage(context.WithoutCancel(ctx)) {
+			}
 			return
 		case <-f.C:
-			s.FlushUsage(ctx)
+			// A flush under way when ctx ends completes: it is not aborted
+			// (and its batch carried over) halfway.
+			s.flushUsage(context.WithoutCancel(ctx))
 		case <-m.C:
 			s.Maintain(ctx)
 		}
@@ -236,15 +241,20 @@ func (s *Service) Maintain(ctx context.Context) {
 }
 
 // FlushUsage writes the last_used_at times gathered since the last flush.
-func (s *Service) FlushUsage(ctx context.Context) {
+func (s *Service) FlushUsage(ctx context.Context) { s.flushUsage(ctx) }
+
+// flushUsage writes one batch and says whether it wrote one.
+func (s *Service) flushUsage(ctx context.Context) bool {
 	batch := s.usage.take()
 	if len(batch) == 0 {
-		return
+		return false
 	}
 	if err := s.store.RecordUse(ctx, batch); err != nil {
 		s.log.ErrorContext(ctx, "recording key usage", "keys", len(batch), "err", err)
 		s.usage.putBack(batch)
+		return false
 	}
+	return true
 }
 
 // UsageResolution is how fresh a stored last_used_at is kept: a key's first

@@ -121,19 +121,50 @@ func (u *usageCounter) RecordUse(ctx context.Context, used map[string]time.Time)
 // over three flushes (500, 500, 200), not in one burst, and every one is
 // written in the end.
 func TestUsageFlushSpreadsABurst(t *testing.T) {
+	svc, counter, st, ids := usedKeys(t, 1200)
+	for range 4 {
+		svc.FlushUsage(context.Background())
+	}
+	checkUsageWritten(t, counter, st, ids)
+}
+
+// TestUsageFlushedWholeAtShutdown: when Run's context ends, it writes the
+// whole backlog before it returns, in as many flushes as the cap takes.
+func TestUsageFlushedWholeAtShutdown(t *testing.T) {
+	svc, counter, st, ids := usedKeys(t, 1200)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	svc.Run(ctx, time.Hour, time.Hour)
+	checkUsageWritten(t, counter, st, ids)
+}
+
+func checkUsageWritten(t *testing.T, counter *usageCounter, st store.Store, ids []string) {
+	t.Helper()
+	if want := []int{500, 500, 200}; !slices.Equal(counter.batches, want) {
+		t.Fatalf("flushes wrote %v keys, want %v", counter.batches, want)
+	}
+	for _, id := range ids {
+		if k, err := st.GetKey(context.Background(), id); err != nil || k.LastUsedAt == nil {
+			t.Fatalf("key %s: last_used_at %v, %v", id, k.LastUsedAt, err)
+		}
+	}
+}
+
+// usedKeys is a service over SQLite whose n keys have each verified once
+// (and whose usage has not been flushed yet).
+func usedKeys(t *testing.T, n int) (*service.Service, *usageCounter, store.Store, []string) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "k.db"), sqlite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	counter := &usageCounter{Store: st}
 	svc := service.New(service.Config{Store: counter})
 	root := service.Root()
 	if _, _, err := svc.CreateApp(ctx, root, wire.CreateApp{Slug: "shop", Name: "Shop", Scopes: []string{"read"}, KeyPrefix: "shop"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	const n = 1200
 	ids := make([]string, n)
 	for i := range n {
 		k, _, err := svc.CreateKey(ctx, root, "shop", wire.CreateKey{Name: "k", Scopes: []string{"read"}}, "")
@@ -145,15 +176,5 @@ func TestUsageFlushSpreadsABurst(t *testing.T) {
 			t.Fatalf("verify: %+v %v", v, err)
 		}
 	}
-	for range 4 {
-		svc.FlushUsage(ctx)
-	}
-	if want := []int{500, 500, 200}; !slices.Equal(counter.batches, want) {
-		t.Fatalf("flushes wrote %v keys, want %v", counter.batches, want)
-	}
-	for _, id := range ids {
-		if k, err := st.GetKey(ctx, id); err != nil || k.LastUsedAt == nil {
-			t.Fatalf("key %s: last_used_at %v, %v", id, k.LastUsedAt, err)
-		}
-	}
+	return svc, counter, st, ids
 }
