@@ -217,7 +217,7 @@ func resetRootToken(ctx context.Context, args []string, c cli) error {
 	if err := mustExist(target, "reset-root-token", "--db"); err != nil {
 		return err
 	}
-	if err := server.CheckNewFile("--root-token-file", *tokenFile, true); err != nil {
+	if err := server.CheckNewFile(server.RootTokenFileFlag, *tokenFile, true); err != nil {
 		return usageError{err}
 	}
 	opened, err := server.OpenStore(ctx, target, server.StoreOptions{})

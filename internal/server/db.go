@@ -54,8 +54,7 @@ func ParseDB(dsn string) (Database, error) {
 
 // exists says whether a SQLite database's file is there.
 func (d Database) exists() bool {
-	path, _, _ := strings.Cut(d.Path, "?")
-	_, err := os.Stat(path)
+	_, err := os.Stat(d.Path) // ParseDB refused '?' and '#': the path is the file's
 	return err == nil
 }
 

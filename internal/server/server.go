@@ -173,13 +173,14 @@ func (c *Config) Validate() error {
 	// database is a first start, checked here before anything is created;
 	// elsewhere the write itself refuses an existing file before anything
 	// is stored (DeliverRootToken).
-	if err := CheckNewFile(rootTokenFileFlag, c.RootTokenFile, db.URL == "" && !db.exists()); err != nil {
+	if err := CheckNewFile(RootTokenFileFlag, c.RootTokenFile, db.URL == "" && !db.exists()); err != nil {
 		return err
 	}
 	return CheckNewFile("--addr-file", c.AddrFile, false)
 }
 
-const rootTokenFileFlag = "--root-token-file (or KEYMINT_ROOT_TOKEN_FILE)"
+// RootTokenFileFlag names the root token file's flag and variable in messages.
+const RootTokenFileFlag = "--root-token-file (or KEYMINT_ROOT_TOKEN_FILE)"
 
 // Server is a started keymint server: listening, its database open and
 // migrated, the root token in place. Serve runs it.
@@ -457,7 +458,7 @@ func DeliverRootToken(token, file string, stdout io.Writer) (string, error) {
 	}
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return "", configErrorf("%s %s: the file exists, and a new root token is to be written; name a new file (keymint never overwrites one)", rootTokenFileFlag, file)
+		return "", configErrorf("%s %s: the file exists, and a new root token is to be written; name a new file (keymint never overwrites one)", RootTokenFileFlag, file)
 	}
 	if err != nil {
 		return "", fmt.Errorf("writing the root token: %w", err)
