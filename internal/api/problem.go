@@ -70,6 +70,11 @@ var (
 // (wire.VerifyResponse: verify's cost is on every customer request).
 type jsonAppender interface{ AppendJSON([]byte) []byte }
 
+// jsonParser is a request that decodes its usual shape without reflection
+// (wire.VerifyRequest), reporting false for anything it leaves to the
+// strict decoder.
+type jsonParser interface{ ParseJSON([]byte) bool }
+
 // putBody returns buf to the pool, unless a large body grew it.
 func putBody(buf *bytes.Buffer) {
 	if buf.Cap() <= 64<<10 {
@@ -201,6 +206,9 @@ func isJSON(contentType string) bool {
 // depth, valid UTF-8 only, nothing after the object. What a proxy or WAF
 // reads from a body is then what keymint acts on.
 func decodeBytes(body []byte, v any) error {
+	if p, ok := v.(jsonParser); ok && p.ParseJSON(body) {
+		return nil
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return service.Errorf(service.BadRequest, "invalid_json", "the request body is empty; send a JSON object")
 	}

@@ -142,12 +142,30 @@ func (s *Server) routes() []Route {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// requestLog is filled in as a request is served, for its log line and metrics.
-type requestLog struct{ caller, route string }
+// requestLog is a request as it is served: the writer its handler writes
+// through (recording the status) and what its log line and metrics need.
+// One allocation per request carries all of it, in the context as the
+// service's Request.
+type requestLog struct {
+	http.ResponseWriter
+	status        int
+	id            string
+	caller, route string
+}
+
+func (l *requestLog) WriteHeader(code int) {
+	l.status = code
+	l.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (l *requestLog) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+func (l *requestLog) RequestID() string { return l.id }
 
 // routed notes the route pattern that serves r ("" stays "unmatched").
 func routed(r *http.Request) *requestLog {
-	l, _ := r.Context().Value(requestLogKey{}).(*requestLog)
+	l, _ := service.RequestOf(r.Context()).(*requestLog)
 	if l != nil {
 		l.route = r.Pattern
 	}
@@ -165,12 +183,17 @@ func requestID(r *http.Request) string {
 	if ok {
 		return id
 	}
-	var b [12]byte
-	rand.Read(b[:])
-	return "req_" + hex.EncodeToString(b[:])
+	return NewRequestID()
 }
 
-type requestLogKey struct{}
+// NewRequestID is a new request id: "req_" and 96 random bits in hex.
+func NewRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	id := [4 + 2*len(b)]byte{'r', 'e', 'q', '_'}
+	hex.Encode(id[4:], b[:])
+	return string(id[:])
+}
 
 // knownMethod says whether m is a method the API serves or answers 405 to:
 // those go to the log as they are, any other through the redacting handler
@@ -192,15 +215,18 @@ func knownMethod(m string) bool {
 func (s *Server) authenticated(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l := routed(r)
-		addr, now := clientAddr(r.RemoteAddr), s.now()
 		token := bearerToken(r)
-		if wait, throttled := s.throttle.throttled(addr, now); throttled && token == "" {
-			s.writeError(w, r, tooManyAuthFailures(wait))
-			return
+		// The throttle (a lock and the peer's address) is for failures alone:
+		// a request with a token that authenticates never touches it.
+		if token == "" {
+			if wait, throttled := s.throttle.throttled(clientAddr(r.RemoteAddr), s.now()); throttled {
+				s.writeError(w, r, tooManyAuthFailures(wait))
+				return
+			}
 		}
 		p, err := s.svc.Authenticate(r.Context(), token)
 		if e := (*service.Error)(nil); errors.As(err, &e) && e.Kind == service.Unauthenticated {
-			if wait, throttled := s.throttle.fail(addr, now); throttled {
+			if wait, throttled := s.throttle.fail(clientAddr(r.RemoteAddr), s.now()); throttled {
 				err = tooManyAuthFailures(wait)
 			}
 		}
@@ -240,39 +266,26 @@ func bearerToken(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
 // logRequests writes one line per request: never a body or header, and the
 // path with anything that parses as a keymint key cut to its start (no
 // endpoint takes a secret in its path, but a client may send one there).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		info := &requestLog{}
+		info := &requestLog{ResponseWriter: w, status: http.StatusOK, id: requestID(r)}
 		logPath := keyformat.Redact(r.URL.Path)
-		id := requestID(r)
-		w.Header().Set(wire.RequestIDHeader, id)
-		ctx := service.WithRequestID(context.WithValue(r.Context(), requestLogKey{}, info), id)
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		w.Header()[wire.RequestIDHeader] = []string{info.id} // the header's canonical name
+		next.ServeHTTP(info, r.WithContext(service.WithRequest(r.Context(), info)))
 		took := time.Since(start)
 		if s.metrics != nil {
 			route := info.route
 			if route == "" {
 				route = "unmatched"
 			}
-			s.metrics.Request(route, rec.status, took)
+			s.metrics.Request(route, info.status, took)
 		}
-		line := logbuf.Request{Time: start.Add(took), Method: r.Method, Path: logPath, Status: rec.status,
-			Duration: took, Caller: info.caller, RequestID: id}
+		line := logbuf.Request{Time: start.Add(took), Method: r.Method, Path: logPath, Status: info.status,
+			Duration: took, Caller: info.caller, RequestID: info.id}
 		if s.requests == nil || !knownMethod(r.Method) || !s.requests.LogRequest(line) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, logbuf.RequestMessage, line.Attrs()...)
 		}

@@ -17,7 +17,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,11 +154,9 @@ func (p *portal) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		caller := new(string)
-		var b [12]byte
-		rand.Read(b[:])
-		id := "req_" + hex.EncodeToString(b[:]) // the id of the events this request writes
+		id := api.NewRequestID() // the id of the events this request writes
 		w.Header().Set(wire.RequestIDHeader, id)
-		ctx := service.WithRequestID(context.WithValue(r.Context(), callerKey{}, caller), id)
+		ctx := service.WithRequest(context.WithValue(r.Context(), callerKey{}, caller), service.RequestID(id))
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		p.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method),
 			slog.String("path", keyformat.Redact(r.URL.Path)), slog.Int("status", rec.status),

@@ -36,16 +36,34 @@ var Actions = []string{ActionAppCreate, ActionAppUpdate, ActionAppDelete, Action
 // DefaultEventRetention is how long events are kept by default.
 const DefaultEventRetention = 90 * 24 * time.Hour
 
-type requestIDKey struct{}
+type requestKey struct{}
 
-// WithRequestID gives ctx the id of the request it serves, for its events.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+// Request is what an entry point knows of the request a call serves: its id
+// goes into the call's events. An entry point keeps its own per-request
+// record behind it, so one context value carries both (see RequestOf).
+type Request interface{ RequestID() string }
+
+// WithRequest gives ctx the request it serves, for its events.
+func WithRequest(ctx context.Context, r Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
 }
 
+// RequestOf is the request WithRequest gave ctx (nil if none).
+func RequestOf(ctx context.Context) Request {
+	r, _ := ctx.Value(requestKey{}).(Request)
+	return r
+}
+
+// RequestID is a Request of nothing but an id.
+type RequestID string
+
+func (id RequestID) RequestID() string { return string(id) }
+
 func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if r := RequestOf(ctx); r != nil {
+		return r.RequestID()
+	}
+	return ""
 }
 
 // event starts the record of a change the caller is making.

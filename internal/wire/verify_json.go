@@ -84,3 +84,141 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	return append(t.AppendFormat(b, time.RFC3339Nano), '"')
 }
+
+// ParseJSON reads a verify request in the shape nearly every client sends,
+// without reflection: one object of "key", "scopes" and "resource", each at
+// most once, whose strings are printable ASCII with no escapes. It reports
+// false, having changed nothing, for anything else (unknown or repeated
+// members, null, escapes, non-ASCII, bad syntax, anything after the object):
+// the caller then decodes with the general, strict decoder, which accepts or
+// rejects it and says why. FuzzVerifyRequestParseJSON holds what it accepts
+// to what go-json-experiment decodes.
+func (r *VerifyRequest) ParseJSON(b []byte) bool {
+	// One copy of the body: the strings are cut from it, one allocation for all.
+	p := requestParser{b: string(b)}
+	var out VerifyRequest
+	var seen [3]bool
+	if !p.byte('{') {
+		return false
+	}
+	if p.peek() == '}' {
+		p.i++
+	} else {
+		for {
+			name, ok := p.str()
+			if !ok || !p.byte(':') {
+				return false
+			}
+			var field int
+			switch name {
+			case "key":
+				field = 0
+				if out.Key, ok = p.str(); !ok {
+					return false
+				}
+			case "scopes":
+				field = 1
+				if out.Scopes, ok = p.strArray(); !ok {
+					return false
+				}
+			case "resource":
+				field = 2
+				if out.Resource, ok = p.str(); !ok {
+					return false
+				}
+			default:
+				return false
+			}
+			if seen[field] {
+				return false
+			}
+			seen[field] = true
+			if p.byte(',') {
+				continue
+			}
+			if !p.byte('}') {
+				return false
+			}
+			break
+		}
+	}
+	if p.skipSpace(); p.i != len(p.b) {
+		return false
+	}
+	*r = out
+	return true
+}
+
+// requestParser walks a JSON text for ParseJSON; every method skips the
+// whitespace before what it reads.
+type requestParser struct {
+	b string
+	i int
+}
+
+func (p *requestParser) skipSpace() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *requestParser) peek() byte {
+	if p.skipSpace(); p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+func (p *requestParser) byte(c byte) bool {
+	if p.peek() == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII with no escapes, without copying.
+func (p *requestParser) str() (string, bool) {
+	if !p.byte('"') {
+		return "", false
+	}
+	start := p.i
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			return p.b[start : p.i-1], true
+		case c < 0x20 || c == '\\' || c >= 0x7f:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+func (p *requestParser) strArray() ([]string, bool) {
+	if !p.byte('[') {
+		return nil, false
+	}
+	out := []string{} // [] decodes to an empty slice, not nil, as go-json-experiment does
+	if p.byte(']') {
+		return out, true
+	}
+	for {
+		s, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+		if p.byte(']') {
+			return out, true
+		}
+		if !p.byte(',') {
+			return nil, false
+		}
+	}
+}
