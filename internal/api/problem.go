@@ -83,6 +83,11 @@ func putBody(buf *bytes.Buffer) {
 	}
 }
 
+// heldBody is net/http's response buffer before it would send a body
+// chunked (bufferBeforeChunkingSize): a body that fits, written once, goes
+// out whole with the Content-Length net/http computes.
+const heldBody = 2048
+
 // writeBody encodes v into a pooled buffer and sends it in one write, with
 // its Content-Length.
 func writeBody(w http.ResponseWriter, status int, contentType []string, v any) {
@@ -97,7 +102,9 @@ func writeBody(w http.ResponseWriter, status int, contentType []string, v any) {
 	buf.WriteByte('\n')
 	h := w.Header()
 	h["Content-Type"] = contentType
-	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	if buf.Len() > heldBody {
+		h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	} // else net/http holds the whole body and writes its length itself, with no allocation
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
