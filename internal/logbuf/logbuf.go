@@ -22,10 +22,17 @@ const DefaultInterval = 100 * time.Millisecond
 const flushAt = 64 << 10
 
 // Writer is a buffered, periodically flushed io.Writer, safe for concurrent use.
+//
+// A flush takes the filled buffer and writes it with the lock released,
+// while lines go on collecting in a spare one: a request's line never waits
+// for another's write(2) (at 40,000 requests a second the 64 KiB buffer
+// fills about 120 times a second).
 type Writer struct {
 	out     io.Writer
-	mu      sync.Mutex // guards buf and out: one flush at a time, in order
+	mu      sync.Mutex // guards buf
 	buf     []byte
+	flushMu sync.Mutex // one flush at a time, so lines go out in order; guards spare and out
+	spare   []byte
 	dropped atomic.Uint64
 	stop    chan struct{}
 	done    chan struct{}
@@ -34,7 +41,8 @@ type Writer struct {
 
 // New returns a Writer over out that flushes every interval until Close.
 func New(out io.Writer, interval time.Duration) *Writer {
-	w := &Writer{out: out, buf: make([]byte, 0, flushAt+4<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{out: out, buf: make([]byte, 0, flushAt+4<<10), spare: make([]byte, 0, flushAt+4<<10),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go w.flushEvery(interval)
 	return w
 }
@@ -56,31 +64,30 @@ func (w *Writer) flushEvery(interval time.Duration) {
 // Write buffers p (slog handlers write one whole line per call).
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
-	if len(w.buf) >= flushAt {
-		w.flushLocked()
+	full := len(w.buf) >= flushAt
+	w.mu.Unlock()
+	if full {
+		w.Flush()
 	}
 	return len(p), nil
 }
 
 // Flush writes out what is buffered.
 func (w *Writer) Flush() {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.flushLocked()
-}
-
-func (w *Writer) flushLocked() {
-	if len(w.buf) == 0 {
-		return
+	b := w.buf
+	w.buf = w.spare[:0]
+	w.mu.Unlock()
+	if len(b) > 0 {
+		if n, err := w.out.Write(b); err != nil {
+			// What was not written is lost: say how many lines, through Dropped.
+			w.dropped.Add(uint64(bytes.Count(b[n:], []byte{'\n'})))
+		}
 	}
-	n, err := w.out.Write(w.buf)
-	if err != nil {
-		// What was not written is lost: say how many lines, through Dropped.
-		w.dropped.Add(uint64(bytes.Count(w.buf[n:], []byte{'\n'})))
-	}
-	w.buf = w.buf[:0]
+	w.spare = b[:0]
 }
 
 // Dropped is the number of lines the output refused so far.

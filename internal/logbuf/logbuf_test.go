@@ -124,3 +124,53 @@ func TestFailedOutputCountsDroppedLines(t *testing.T) {
 		t.Fatalf("after the output recovered: %q", out.String())
 	}
 }
+
+// blockedOutput holds every write until released, as a slow disk or a full
+// pipe would.
+type blockedOutput struct {
+	started, release chan struct{}
+	mu               sync.Mutex
+	buf              bytes.Buffer
+}
+
+func (b *blockedOutput) Write(p []byte) (int, error) {
+	b.started <- struct{}{}
+	<-b.release
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// TestLinesDoNotWaitForAFlush: while a full buffer is being written out,
+// other lines are buffered at once (a request's line never waits for
+// another's write(2)), and every line still goes out, in order.
+func TestLinesDoNotWaitForAFlush(t *testing.T) {
+	out := &blockedOutput{started: make(chan struct{}, 10), release: make(chan struct{})}
+	w := logbuf.New(out, time.Hour)
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	filled := make(chan struct{})
+	go func() {
+		for range 64 { // the 64th line fills the buffer: this Write flushes, and blocks in the output
+			w.Write(line)
+		}
+		close(filled)
+	}()
+	<-out.started
+	wrote := make(chan struct{})
+	go func() {
+		w.Write([]byte("during the flush\n"))
+		close(wrote)
+	}()
+	select {
+	case <-wrote:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a line waited for another's flush to finish")
+	}
+	close(out.release)
+	<-filled
+	w.Close()
+	want := strings.Repeat(string(line), 64) + "during the flush\n"
+	if got := out.buf.String(); got != want {
+		t.Fatalf("out of order or lost: %d bytes, ends %q", len(got), got[max(0, len(got)-40):])
+	}
+}
