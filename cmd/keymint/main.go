@@ -100,10 +100,31 @@ func newFlagSet(name, synopsis string, c cli) *flag.FlagSet {
 	fs.Usage = func() {
 		fs.SetOutput(c.stdout)
 		fmt.Fprintf(c.stdout, "Usage: keymint %s\n\n", synopsis)
-		fs.PrintDefaults()
+		printFlags(c.stdout, fs)
 		fs.SetOutput(io.Discard)
 	}
 	return fs
+}
+
+// printFlags lists fs's flags as the other commands (pflag) name them,
+// --name; Go's flag package prints -name, though it takes both.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(w, "  --%s", f.Name)
+		if typ != "" {
+			fmt.Fprintf(w, " %s", typ)
+		}
+		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch {
+		case f.DefValue == "" || f.DefValue == "false":
+		case typ == "string":
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		default:
+			fmt.Fprintf(w, " (default %v)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
 }
 
 // parse parses args; a mistake is a usage error naming the command's help.

@@ -277,7 +277,7 @@ func TestCommandLine(t *testing.T) {
 		stdout string // a substring of standard output
 	}{
 		{[]string{"--help"}, "", 0, "Usage:"},
-		{[]string{"serve", "--help"}, "", 0, "-log-format"},
+		{[]string{"serve", "--help"}, "", 0, "\n  --log-format string\n"}, // --name, as the pflag commands print theirs
 		{[]string{"serve", "-h"}, "", 0, "-root-token-file"},
 		{[]string{"verify", "--help"}, "", 0, "exits 0 if it is VALID"},
 		{[]string{"reset-root-token", "--help"}, "", 0, "SQLite: stop the server first"},
