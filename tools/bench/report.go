@@ -327,6 +327,9 @@ func (r *report) postgresMarkdown(w func(string, ...any)) {
 				if row.target {
 					where = fmt.Sprintf(", to replica %d", l.MaxServer)
 				}
+				if l.DB != "" {
+					where += "; PostgreSQL meanwhile: " + l.DB
+				}
 				at = append(at, fmt.Sprintf("%.1f ms at %.2f s%s", ms(l.Max), l.MaxAt.Seconds(), where))
 			}
 			w("| %s | %d | %s | %s | %.1f ms (%s) |", row.name, len(row.rs), pick(row.rs, func(l loadResult) float64 { return float64(l.Requests) }).format("", 0),

@@ -37,6 +37,8 @@ type loadResult struct {
 	MaxAt time.Duration
 	// MaxServer is the index, in the URLs loaded, of the server the slowest request went to.
 	MaxServer int
+	// DB is what PostgreSQL's own maintenance did during the run, if asked (dbActivity).
+	DB string
 	// Answered counts every request of the run, its warm-up included.
 	Answered int
 	// CPUPerRequest is the server process's CPU time (user and system)
