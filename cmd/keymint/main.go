@@ -116,12 +116,16 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			fmt.Fprintf(w, " %s", typ)
 		}
 		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		def := f.DefValue
+		if u, err := url.Parse(def); err == nil && u.User != nil {
+			def = u.Redacted() // a default from KEYMINT_DB may hold a password
+		}
 		switch {
-		case f.DefValue == "" || f.DefValue == "false":
+		case def == "" || def == "false" || typ != "string" && (def == "0" || def == "0s"):
 		case typ == "string":
-			fmt.Fprintf(w, " (default %q)", f.DefValue)
+			fmt.Fprintf(w, " (default %q)", def)
 		default:
-			fmt.Fprintf(w, " (default %v)", f.DefValue)
+			fmt.Fprintf(w, " (default %v)", def)
 		}
 		fmt.Fprintln(w)
 	})

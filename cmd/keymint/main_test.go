@@ -335,6 +335,14 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("keymint %v: exit %d, %s; want exit %d, no password", c.args, code, errOut, c.code)
 		}
 	}
+	// Nor in a command's help, where KEYMINT_DB is the --db default.
+	for _, cmd := range []string{"serve", "migrate", "reset-root-token"} {
+		cl, out, errOut := testCLI(map[string]string{"KEYMINT_DB": "postgres://u:hunter2@db.example.invalid/k"}, "")
+		if code := exitCode(run(context.Background(), []string{cmd, "--help"}, cl), errOut); code != 0 ||
+			strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "postgres://u:xxxxx@db.example.invalid/k") {
+			t.Errorf("keymint %s --help with a password in KEYMINT_DB: exit %d, %s", cmd, code, out)
+		}
+	}
 	// A root token set in the environment must be long enough to be one.
 	cl, _, errOut = testCLI(map[string]string{"KEYMINT_ROOT_TOKEN": "abc"}, "")
 	if code := exitCode(run(context.Background(), []string{"serve", "--db", db}, cl), errOut); code != 2 || !strings.Contains(errOut.String(), "at least 24 characters") {

@@ -24,9 +24,11 @@ const flushAt = 64 << 10
 // Writer is a buffered, periodically flushed io.Writer, safe for concurrent use.
 //
 // A flush takes the filled buffer and writes it with the lock released,
-// while lines go on collecting in a spare one: a request's line never waits
-// for another's write(2) (at 40,000 requests a second the 64 KiB buffer
-// fills about 120 times a second).
+// while lines go on collecting in a spare one: a request's line does not
+// wait for another's write(2) (at 40,000 requests a second the 64 KiB
+// buffer fills about 120 times a second). Only if the spare fills too
+// before that write ends (an output slower than 64 KiB per flush) do
+// writers wait their turn to flush.
 type Writer struct {
 	out     io.Writer
 	mu      sync.Mutex // guards buf

@@ -117,11 +117,9 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 	defer db.Close()
 	// Traffic from the first moment: every request of the first 5 s counts.
 	logf("postgres: verify right after seeding")
-	cold, err := watchDB(db, func() loadResult { return loadWarm(urls, seed.cred.Secret, seed.reqs, 16, 0, coldWindow, *maxRequests) })
-	if err != nil {
-		return err
-	}
-	r.ColdAfterSeed = append(r.ColdAfterSeed, cold)
+	r.ColdAfterSeed = append(r.ColdAfterSeed, watchDB(db, func() loadResult {
+		return loadWarm(urls, seed.cred.Secret, seed.reqs, 16, 0, coldWindow, *maxRequests)
+	}))
 	if err := checkVerdicts(urls[1], seed.cred.Secret, seed.reqs[:2000]); err != nil {
 		return err
 	}
@@ -220,61 +218,105 @@ func benchPostgres(ctx context.Context, work string, r *report) error {
 			return err
 		}
 		urls[1] = p.url()
-		cold, err := watchDB(db, func() loadResult { return loadWarm(urls, seed.cred.Secret, seed.reqs, 16, 0, coldWindow, *maxRequests) })
-		if err != nil {
-			return err
-		}
-		r.ColdAfterStart = append(r.ColdAfterStart, cold)
+		r.ColdAfterStart = append(r.ColdAfterStart, watchDB(db, func() loadResult {
+			return loadWarm(urls, seed.cred.Secret, seed.reqs, 16, 0, coldWindow, *maxRequests)
+		}))
 	}
 	return nil
 }
 
 // watchDB runs load and notes in its result what PostgreSQL's own
-// maintenance did meanwhile: autovacuum and autoanalyze runs on keymint's
-// tables (when, from the start of the run) and checkpoints. On two cores
-// shared with the servers and the generator, a slow request next to one of
-// them is the database's work, not a replica's.
-func watchDB(db *sql.DB, load func() loadResult) (loadResult, error) {
-	const checkpoints = `SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`
-	var before, after int64
-	if err := db.QueryRow(checkpoints).Scan(&before); err != nil {
-		return loadResult{}, err
+// maintenance did meanwhile: vacuums and analyzes of keymint's tables (seen
+// running, polled every 100 ms, or finished within the run; when, from the
+// start of the run) and checkpoints that wrote buffers. On two cores shared
+// with the servers and the generator, a slow request beside one of them is
+// the database's work, not a replica's. It is a diagnostic: a query that
+// fails is reported in the note, never fails the run.
+func watchDB(db *sql.DB, load func() loadResult) loadResult {
+	var notes []string
+	note := func(format string, args ...any) { notes = append(notes, fmt.Sprintf(format, args...)) }
+	checkpointer := `SELECT checkpoints_timed + checkpoints_req, buffers_checkpoint FROM pg_stat_bgwriter`
+	var version int
+	if err := db.QueryRow(`SELECT current_setting('server_version_num')::int`).Scan(&version); err == nil && version >= 170000 {
+		checkpointer = `SELECT num_timed + num_requested, buffers_written FROM pg_stat_checkpointer` // PostgreSQL 17 moved them
 	}
+	var before, after, buffersBefore, buffersAfter int64
+	beforeErr := db.QueryRow(checkpointer).Scan(&before, &buffersBefore)
+
 	start := time.Now()
-	l := load()
-	end := time.Now()
-	if err := db.QueryRow(checkpoints).Scan(&after); err != nil {
-		return l, err
-	}
-	rows, err := db.Query(`SELECT relname, last_autovacuum, last_autoanalyze FROM pg_stat_user_tables ORDER BY relname`)
-	if err != nil {
-		return l, err
-	}
-	defer rows.Close()
-	var did []string
-	for rows.Next() {
-		var table string
-		var vacuum, analyze sql.NullTime
-		if err := rows.Scan(&table, &vacuum, &analyze); err != nil {
-			return l, err
+	seen := map[string]time.Duration{} // "vacuum of keys" -> when first seen running
+	stop, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			rows, err := db.Query(`SELECT 'vacuum of ' || relid::regclass FROM pg_stat_progress_vacuum
+				UNION ALL SELECT 'analyze of ' || relid::regclass FROM pg_stat_progress_analyze`)
+			if err != nil {
+				continue
+			}
+			for rows.Next() {
+				var what string
+				if rows.Scan(&what) == nil {
+					if _, ok := seen[what]; !ok {
+						seen[what] = time.Since(start)
+					}
+				}
+			}
+			rows.Close()
 		}
-		for _, run := range []struct {
-			what string
-			at   sql.NullTime
-		}{{"autovacuum", vacuum}, {"autoanalyze", analyze}} {
-			if run.at.Valid && !run.at.Time.Before(start) && !run.at.Time.After(end) {
-				did = append(did, fmt.Sprintf("%s of %s done at %.2f s", run.what, table, run.at.Time.Sub(start).Seconds()))
+	}()
+	l := load()
+	close(stop)
+	<-polled
+	end := time.Now()
+
+	for what, at := range seen {
+		note("%s running at %.1f s", what, at.Seconds())
+	}
+	rows, err := db.Query(`SELECT relname, last_autovacuum, last_autoanalyze FROM pg_stat_user_tables`)
+	if err == nil {
+		for rows.Next() {
+			var table string
+			var vacuum, analyze sql.NullTime
+			if rows.Scan(&table, &vacuum, &analyze) != nil {
+				continue
+			}
+			for _, run := range []struct {
+				what string
+				at   sql.NullTime
+			}{{"vacuum", vacuum}, {"analyze", analyze}} {
+				if run.at.Valid && !run.at.Time.Before(start) && !run.at.Time.After(end) {
+					note("%s of %s finished at %.1f s", run.what, table, run.at.Time.Sub(start).Seconds())
+				}
 			}
 		}
+		err = rows.Close()
 	}
-	if n := after - before; n > 0 {
-		did = append(did, fmt.Sprintf("%d checkpoint(s)", n))
+	if err != nil {
+		note("could not read pg_stat_user_tables: %v", err)
 	}
-	l.DB = strings.Join(did, ", ")
+	if beforeErr == nil {
+		beforeErr = db.QueryRow(checkpointer).Scan(&after, &buffersAfter)
+	}
+	switch {
+	case beforeErr != nil:
+		note("could not read the checkpoint counts: %v", beforeErr)
+	case buffersAfter > buffersBefore: // an idle timed checkpoint is counted but writes nothing
+		note("%d checkpoint(s) writing %d buffers", after-before, buffersAfter-buffersBefore)
+	}
+	slices.Sort(notes)
+	l.DB = strings.Join(notes, ", ")
 	if l.DB == "" {
-		l.DB = "no autovacuum, autoanalyze or checkpoint"
+		l.DB = "no vacuum, analyze or checkpoint"
 	}
-	return l, rows.Err()
+	return l
 }
 
 // coldWindow is how long the first requests to a new replica are watched.

@@ -37,7 +37,7 @@ type loadResult struct {
 	MaxAt time.Duration
 	// MaxServer is the index, in the URLs loaded, of the server the slowest request went to.
 	MaxServer int
-	// DB is what PostgreSQL's own maintenance did during the run, if asked (dbActivity).
+	// DB is what PostgreSQL's own maintenance did during the run, if asked (watchDB).
 	DB string
 	// Answered counts every request of the run, its warm-up included.
 	Answered int
