@@ -32,6 +32,7 @@ var (
 	skipTF      = flag.Bool("skip-terraform", false, "skip the Terraform measurements")
 	skipWrk     = flag.Bool("skip-wrk", false, "skip the measurements by wrk (Debian's wrk package)")
 	profileOut  = flag.String("profile", "", "also keep the server's CPU profile at this path (for go tool pprof)")
+	keepWork    = flag.Bool("keep-work", false, "keep the work directory (databases, every server's log) and say where it is")
 	only        = flag.String("only", "", "run only these sections, comma-separated (verify, postgres, store, terraform, micro); the report then holds only them")
 )
 
@@ -83,7 +84,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	if *keepWork {
+		logf("keeping the work directory, with every server's log: %s", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
 
 	if section("verify") {
 		logf("verify: seeding %d keys through the API", *verifyKeys)

@@ -71,6 +71,11 @@ func runWrk(url, script string, conns, threads int, d time.Duration) (loadResult
 	}
 	r, err := parseWrk(string(out))
 	r.Answered = warm.Requests + r.Requests
+	if err == nil && (r.Errors > 0 || r.P99 > time.Second) {
+		// An outlier run: wrk's own report (its distribution, its socket
+		// errors) goes to the bench's log, to tell a stall from a failure.
+		logf("wrk against %s: %d errors, p99 %s:\n%s", url, r.Errors, r.P99, out)
+	}
 	return r, err
 }
 
