@@ -247,6 +247,14 @@ func (r *Replica) ack(ctx context.Context, conn *pgx.Conn, backend int32, applie
 		return nil
 	}
 	if renewed {
+		// A renewal that came after the lease ran out (the database slow to
+		// answer, this process starved of CPU or paused) left verify reading
+		// the database meanwhile: say so, with how long, for whoever asks why
+		// verifies were slow then.
+		if prev, now := r.lease.Load(), r.sinceBase(); prev != 0 && now > prev {
+			r.s.log.Warn("replica: the lease ran out before its renewal; verify read the database meanwhile",
+				"replica", r.id, "lapsed", time.Duration(now-prev), "renewal_took", time.Duration(now-start))
+		}
 		// A tenth of the lease covers clock-rate differences between this
 		// machine and the writers'.
 		r.lease.Store(start + int64(r.s.lease-r.s.lease/10))

@@ -339,3 +339,50 @@ func TestOpenWarmsEveryConnection(t *testing.T) {
 		t.Fatalf("%d of the other 4 connections ran the lookup; log: %s", warmed, log.String())
 	}
 }
+
+// A renewal held up past the lease (here: its row locked by another
+// transaction, as a slow database would) is logged when it lands, with how
+// long the replica answered without its cache.
+func TestReplicaLogsALapsedLease(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	var log lockedBuffer
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{CacheSize: 1000, Lease: 400 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitLease(t, s)
+	if strings.Contains(log.String(), "lease ran out") {
+		t.Fatalf("a lease renewed in time was logged as lapsed:\n%s", log.String())
+	}
+	ctx := context.Background()
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM replicas WHERE id = $1 FOR UPDATE`, s.Replica().ID()); err != nil {
+		t.Fatal(err)
+	}
+	for s.Replica().LeaseValid() { // the renewal waits on the row lock; the lease runs out
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitLease(t, s)
+	var line string
+	for l := range strings.SplitSeq(log.String(), "\n") {
+		if strings.Contains(l, "the lease ran out before its renewal") {
+			line = l
+		}
+	}
+	if line == "" {
+		t.Fatalf("a lapsed lease was not logged:\n%s", log.String())
+	}
+	for _, want := range []string{"level=WARN", "replica=" + s.Replica().ID(), "lapsed=", "renewal_took="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the warning lacks %q: %s", want, line)
+		}
+	}
+}
