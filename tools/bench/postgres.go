@@ -256,20 +256,11 @@ func watchDB(db *sql.DB, load func() loadResult) loadResult {
 				return
 			case <-t.C:
 			}
-			rows, err := db.Query(`SELECT 'vacuum of ' || relid::regclass FROM pg_stat_progress_vacuum
-				UNION ALL SELECT 'analyze of ' || relid::regclass FROM pg_stat_progress_analyze`)
-			if err != nil {
-				continue
-			}
-			for rows.Next() {
-				var what string
-				if rows.Scan(&what) == nil {
-					if _, ok := seen[what]; !ok {
-						seen[what] = time.Since(start)
-					}
+			for _, what := range runningMaintenance(db) {
+				if _, ok := seen[what]; !ok {
+					seen[what] = time.Since(start)
 				}
 			}
-			rows.Close()
 		}
 	}()
 	l := load()
@@ -280,28 +271,11 @@ func watchDB(db *sql.DB, load func() loadResult) loadResult {
 	for what, at := range seen {
 		note("%s running at %.1f s", what, at.Seconds())
 	}
-	rows, err := db.Query(`SELECT relname, last_autovacuum, last_autoanalyze FROM pg_stat_user_tables`)
-	if err == nil {
-		for rows.Next() {
-			var table string
-			var vacuum, analyze sql.NullTime
-			if rows.Scan(&table, &vacuum, &analyze) != nil {
-				continue
-			}
-			for _, run := range []struct {
-				what string
-				at   sql.NullTime
-			}{{"vacuum", vacuum}, {"analyze", analyze}} {
-				if run.at.Valid && !run.at.Time.Before(start) && !run.at.Time.After(end) {
-					note("%s of %s finished at %.1f s", run.what, table, run.at.Time.Sub(start).Seconds())
-				}
-			}
-		}
-		err = rows.Close()
-	}
+	finished, err := finishedMaintenance(db, start, end)
 	if err != nil {
 		note("could not read pg_stat_user_tables: %v", err)
 	}
+	notes = append(notes, finished...)
 	if beforeErr == nil {
 		beforeErr = db.QueryRow(checkpointer).Scan(&after, &buffersAfter)
 	}
@@ -335,4 +309,50 @@ func waitLeases(db *sql.DB, n int) error {
 		time.Sleep(20 * time.Millisecond) // other processes' progress: no clock to inject
 	}
 	return fmt.Errorf("%d replicas hold a lease, want %d", got, n)
+}
+
+// runningMaintenance names the vacuums and analyzes running now ("vacuum of
+// keys"); nothing if it cannot tell.
+func runningMaintenance(db *sql.DB) []string {
+	rows, err := db.Query(`SELECT 'vacuum of ' || relid::regclass FROM pg_stat_progress_vacuum
+		UNION ALL SELECT 'analyze of ' || relid::regclass FROM pg_stat_progress_analyze`)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var what string
+		if rows.Scan(&what) == nil {
+			out = append(out, what)
+		}
+	}
+	return out
+}
+
+// finishedMaintenance names the (auto)vacuums and analyzes of keymint's
+// tables that finished between start and end, with when.
+func finishedMaintenance(db *sql.DB, start, end time.Time) ([]string, error) {
+	rows, err := db.Query(`SELECT relname, last_autovacuum, last_autoanalyze FROM pg_stat_user_tables`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var table string
+		var vacuum, analyze sql.NullTime
+		if err := rows.Scan(&table, &vacuum, &analyze); err != nil {
+			return out, err
+		}
+		for _, run := range []struct {
+			what string
+			at   sql.NullTime
+		}{{"vacuum", vacuum}, {"analyze", analyze}} {
+			if run.at.Valid && !run.at.Time.Before(start) && !run.at.Time.After(end) {
+				out = append(out, fmt.Sprintf("%s of %s finished at %.1f s", run.what, table, run.at.Time.Sub(start).Seconds()))
+			}
+		}
+	}
+	return out, rows.Err()
 }
