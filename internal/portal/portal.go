@@ -101,6 +101,7 @@ func New(cfg Config) http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
 	mux.Handle("GET /ui/static/{file}", files) // files only: no directory listing
+	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusSeeOther)) // Mount sends / here: logged, with a request id
 	mux.HandleFunc("GET /ui/{$}", p.home)
 	mux.HandleFunc("GET /ui/signin", p.signInPage)
 	mux.HandleFunc("POST /ui/signin", p.signIn)
@@ -489,7 +490,7 @@ func parseTemplates() map[string]*template.Template {
 func Mount(apiHandler, portal http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(Prefix, portal)
-	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusSeeOther))
+	mux.Handle("GET /{$}", portal) // the portal redirects it to Prefix
 	mux.Handle("/", apiHandler)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The mux would send a verify to the API too: the hot path skips

@@ -68,6 +68,11 @@ func TestRootRedirects(t *testing.T) {
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/ui/" {
 		t.Fatalf("/ answers %d to %q", p.status, p.header.Get("Location"))
 	}
+	// Like every other answer: a request id, and a line in the log.
+	id := p.header.Get(wire.RequestIDHeader)
+	if id == "" || !strings.Contains(e.logs.String(), "path=/ status=303") || !strings.Contains(e.logs.String(), id) {
+		t.Fatalf("/ answered without a request id (%q) or a log line:\n%s", id, e.logs.String())
+	}
 	if p := b.get("/ui/"); p.header.Get("Location") != "/ui/signin" {
 		t.Fatalf("/ui/ without a session goes to %q", p.header.Get("Location"))
 	}
