@@ -337,6 +337,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown field", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx","color":"red"}`, 400, "invalid_json", ""},
 		{"not json", "POST", "/v1/apps", `slug=x`, 400, "invalid_json", ""},
 		{"empty body", "POST", "/v1/apps", ``, 400, "invalid_json", ""},
+		{"null body", "POST", "/v1/apps", ` null `, 400, "invalid_json", ""}, // not taken as {}
 		{"trailing data", "POST", "/v1/apps", `{"slug":"x1","name":"x","scopes":["a"],"key_prefix":"xx"} {}`, 400, "invalid_json", ""},
 		{"oversized", "POST", "/v1/apps", big, 413, "body_too_large", ""},
 		{"empty slug", "POST", "/v1/apps", `{"slug":"","name":"x","scopes":["a"],"key_prefix":"xx"}`, 422, "validation_failed", "slug"},

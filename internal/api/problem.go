@@ -216,8 +216,11 @@ func decodeBytes(body []byte, v any) error {
 	if p, ok := v.(jsonParser); ok && p.ParseJSON(body) {
 		return nil
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	switch trimmed := bytes.TrimSpace(body); {
+	case len(trimmed) == 0:
 		return service.Errorf(service.BadRequest, "invalid_json", "the request body is empty; send a JSON object")
+	case string(trimmed) == "null": // the decoder would take it as {}
+		return service.Errorf(service.BadRequest, "invalid_json", "the request body is null; send a JSON object")
 	}
 	if err := jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return service.Errorf(service.BadRequest, "invalid_json", "the request body is not valid JSON for this endpoint: %s", describeJSONError(err))
