@@ -101,7 +101,8 @@ func New(cfg Config) http.Handler {
 	static, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
 	mux.Handle("GET /ui/static/{file}", files) // files only: no directory listing
-	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusSeeOther)) // Mount sends / here: logged, with a request id
+	// Mount sends / here, so the redirect is logged and has a request id.
+	mux.Handle("GET /{$}", http.RedirectHandler(Prefix, http.StatusSeeOther))
 	mux.HandleFunc("GET /ui/{$}", p.home)
 	mux.HandleFunc("GET /ui/signin", p.signInPage)
 	mux.HandleFunc("POST /ui/signin", p.signIn)
