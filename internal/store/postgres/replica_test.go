@@ -176,20 +176,8 @@ func TestWriterWarnsWhenItWaitedForALease(t *testing.T) {
 	if _, err := w.RevokeKey(context.Background(), "k1", t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	var line string
-	for l := range strings.SplitSeq(log.String(), "\n") {
-		if strings.Contains(l, "a change waited for a replica's lease to run out") {
-			line = l
-		}
-	}
-	if line == "" {
-		t.Fatalf("no warning after a revoke waited for a replica's lease; the log:\n%s", log.String())
-	}
-	for _, want := range []string{"level=WARN", "invalidation=", "replicas=[" + r.Replica().ID() + "]", "waited="} {
-		if !strings.Contains(line, want) {
-			t.Errorf("the warning lacks %q: %s", want, line)
-		}
-	}
+	checkWarning(t, log.String(), "a change waited for a replica's lease to run out",
+		"level=WARN", "invalidation=", "replicas=["+r.Replica().ID()+"]", "waited=")
 }
 
 // The writer's wait is timed on its own monotonic clock: a database clock
@@ -371,18 +359,25 @@ func TestReplicaLogsALapsedLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLease(t, s)
+	checkWarning(t, log.String(), "the lease ran out before its renewal", "level=WARN", "replica="+s.Replica().ID(), "lapsed=", "renewal_took=")
+}
+
+// checkWarning fails t unless the log has a line with msg, and that line
+// has every field in want.
+func checkWarning(t *testing.T, log, msg string, want ...string) {
+	t.Helper()
 	var line string
-	for l := range strings.SplitSeq(log.String(), "\n") {
-		if strings.Contains(l, "the lease ran out before its renewal") {
+	for l := range strings.SplitSeq(log, "\n") {
+		if strings.Contains(l, msg) {
 			line = l
 		}
 	}
 	if line == "" {
-		t.Fatalf("a lapsed lease was not logged:\n%s", log.String())
+		t.Fatalf("no %q in the log:\n%s", msg, log)
 	}
-	for _, want := range []string{"level=WARN", "replica=" + s.Replica().ID(), "lapsed=", "renewal_took="} {
-		if !strings.Contains(line, want) {
-			t.Errorf("the warning lacks %q: %s", want, line)
+	for _, w := range want {
+		if !strings.Contains(line, w) {
+			t.Errorf("the warning lacks %q: %s", w, line)
 		}
 	}
 }
