@@ -98,7 +98,7 @@ func (r *VerifyRequest) ParseJSON(b []byte) bool {
 	p := requestParser{b: string(b)}
 	var out VerifyRequest
 	var seen [3]bool
-	if !p.byte('{') {
+	if !p.consume('{') {
 		return false
 	}
 	if p.peek() == '}' {
@@ -106,7 +106,7 @@ func (r *VerifyRequest) ParseJSON(b []byte) bool {
 	} else {
 		for {
 			name, ok := p.str()
-			if !ok || !p.byte(':') {
+			if !ok || !p.consume(':') {
 				return false
 			}
 			var field int
@@ -133,10 +133,10 @@ func (r *VerifyRequest) ParseJSON(b []byte) bool {
 				return false
 			}
 			seen[field] = true
-			if p.byte(',') {
+			if p.consume(',') {
 				continue
 			}
-			if !p.byte('}') {
+			if !p.consume('}') {
 				return false
 			}
 			break
@@ -174,7 +174,7 @@ func (p *requestParser) peek() byte {
 	return 0
 }
 
-func (p *requestParser) byte(c byte) bool {
+func (p *requestParser) consume(c byte) bool {
 	if p.peek() == c {
 		p.i++
 		return true
@@ -184,7 +184,7 @@ func (p *requestParser) byte(c byte) bool {
 
 // str reads a string of printable ASCII with no escapes, without copying.
 func (p *requestParser) str() (string, bool) {
-	if !p.byte('"') {
+	if !p.consume('"') {
 		return "", false
 	}
 	start := p.i
@@ -201,11 +201,11 @@ func (p *requestParser) str() (string, bool) {
 }
 
 func (p *requestParser) strArray() ([]string, bool) {
-	if !p.byte('[') {
+	if !p.consume('[') {
 		return nil, false
 	}
 	out := []string{} // [] decodes to an empty slice, not nil, as go-json-experiment does
-	if p.byte(']') {
+	if p.consume(']') {
 		return out, true
 	}
 	for {
@@ -214,10 +214,10 @@ func (p *requestParser) strArray() ([]string, bool) {
 			return nil, false
 		}
 		out = append(out, s)
-		if p.byte(']') {
+		if p.consume(']') {
 			return out, true
 		}
-		if !p.byte(',') {
+		if !p.consume(',') {
 			return nil, false
 		}
 	}
