@@ -170,3 +170,25 @@ func TestRequestLines(t *testing.T) {
 		t.Fatalf("want a verify line and a redacted GET line:\n%s", logs)
 	}
 }
+
+// A client that goes away while its request reads the database broke
+// nothing: the request line says 499 and no ERROR line cries wolf.
+func TestClientGoneIsNotAnError(t *testing.T) {
+	e := newEnv(t)
+	app := e.createApp("acme", "read")
+	k := e.createKey(app.Slug, wire.CreateKey{Scopes: []string{"read"}})
+	verifier := e.credential([]string{"verify"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	body := `{"key":"` + k.Secret + `x"}` // not a key: its lookup reads the database
+	req := httptest.NewRequestWithContext(ctx, "POST", "/v1/verify", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+verifier.Secret)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	logs := e.grep.logs()
+	if rec.Code != api.StatusClientClosedRequest || strings.Contains(logs, "level=ERROR") ||
+		!regexp.MustCompile(`(?m)msg=request method=POST path=/v1/verify status=499 `).MatchString(logs) {
+		t.Fatalf("status %d, logs:\n%s", rec.Code, logs)
+	}
+}

@@ -138,10 +138,21 @@ func sent(fields map[string]bool) []string {
 	return out
 }
 
+// StatusClientClosedRequest is the status logged for a request whose client
+// went away before its answer (nginx's 499; HTTP itself has none).
+const StatusClientClosedRequest = 499
+
 // writeError renders err as problem JSON; anything that is not a
 // *service.Error is a 500 whose details go to the log, not to the client.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *service.Error
+	if gone := r.Context().Err(); gone != nil && errors.Is(err, gone) {
+		// The client gave up (or the server is shutting down) while the
+		// request waited on the database: nothing broke and nobody reads an
+		// answer. The request line says 499, as nginx logs a closed request.
+		w.WriteHeader(StatusClientClosedRequest)
+		return
+	}
 	if !errors.As(err, &e) {
 		s.log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", keyformat.Redact(r.URL.Path), "err", keyformat.Redact(err.Error()))
 		e = service.Errorf(0, "internal", "internal error; the server log has details")
