@@ -170,9 +170,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		// it answers only while the replica holds its lease.
 		s.replica = newReplica(s, cache)
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan struct{})
-		go func() { s.replica.Run(rctx); close(done) }()
-		s.stop = func() { cancel(); <-done }
+		var wg sync.WaitGroup
+		wg.Go(func() { s.replica.Run(rctx) })
+		wg.Go(func() { s.watchLoop(rctx, s.replica.renewEvery) })
+		s.stop = func() { cancel(); wg.Wait() }
 	}
 	return s, nil
 }
@@ -375,6 +376,34 @@ type replicaRow struct {
 	acked    int64
 	renewals int64
 	lease    time.Duration
+}
+
+// watchLoop keeps this process's view of the other replicas' renewals
+// fresh (watchReplicas), so that a write need not wait on a replica that
+// died. It runs beside the replica's own loop, never in it: it reads
+// through the shared pool, and a pool slow to hand out a connection (all
+// of them busy, each idle one pinged first) once held the lease's renewal
+// back past the lease, sending every verify to the database meanwhile.
+// A stale view is safe, only slower: a write reads the table afresh.
+func (s *Store) watchLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.watchReplicas(ctx)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			s.log.Warn("could not read the replicas table; a write may wait up to a lease for a replica that stopped", "err", err)
+		case err == nil && failing:
+			s.log.Info("the replicas table reads again")
+		}
+		failing = err != nil
+	}
 }
 
 // watchReplicas reads the replicas table and notes, on this process's

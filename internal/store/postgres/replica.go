@@ -172,12 +172,9 @@ func (r *Replica) session(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			// Nothing but this connection's own round trip stands between
+			// two renewals (the other replicas are watched beside it).
 			if err := r.ack(ctx, conn, backend, applied); err != nil {
-				return err
-			}
-			// Keep this process's view of the other replicas' renewals
-			// fresh, so that a write need not wait on a replica that died.
-			if err := r.s.watchReplicas(ctx); err != nil {
 				return err
 			}
 			continue

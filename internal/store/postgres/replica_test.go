@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -379,5 +380,36 @@ func checkWarning(t *testing.T, log, msg string, want ...string) {
 		if !strings.Contains(line, w) {
 			t.Errorf("the warning lacks %q: %s", w, line)
 		}
+	}
+}
+
+// The lease's renewal needs nothing but its own connection: with every
+// pooled connection taken (verifies that missed the cache, a usage flush),
+// the replica keeps its lease, so verify keeps answering from memory.
+func TestLeaseOutlivesABusyPool(t *testing.T) {
+	dsn := pgtest.Shared(t).NewDatabase(t)
+	const lease = 400 * time.Millisecond
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{CacheSize: 1000, Lease: lease, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	waitLease(t, s)
+	ctx := context.Background()
+	var held []*sql.Conn
+	for range 2 {
+		c, err := s.DB().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for start := time.Now(); time.Since(start) < 4*lease; time.Sleep(5 * time.Millisecond) {
+		if !s.Replica().LeaseValid() {
+			t.Fatalf("the lease ran out %v after the pool was taken", time.Since(start).Round(time.Millisecond))
+		}
+	}
+	for _, c := range held {
+		c.Close()
 	}
 }
