@@ -104,7 +104,7 @@ func OpenStore(ctx context.Context, d Database, o StoreOptions) (*Opened, error)
 	}
 	out := &Opened{}
 	if d.URL == "" {
-		sq, err := sqlite.Open(ctx, d.Path, sqlite.Options{CacheSize: o.CacheSize, OnCacheLookup: hit})
+		sq, err := sqlite.Open(ctx, d.Path, sqlite.Options{CacheSize: o.CacheSize, OnCacheLookup: hit, Logger: o.Log})
 		if err != nil {
 			return nil, err
 		}

@@ -389,11 +389,11 @@ func Run(ctx context.Context, cfg Config) error {
 const readyTimeout = 2 * time.Second
 
 // ready says whether this process can answer correctly and promptly now:
-// the database answers a real lookup within readyTimeout, and on
-// PostgreSQL this replica holds its lease (it has heard of every committed
-// change) — except when it runs without one by design, behind a
-// transaction pooler with no --listen-db, where every verify reads the
-// database.
+// the database answers a real lookup within readyTimeout, the verify cache
+// has been filled once, and on PostgreSQL this replica holds its lease (it
+// has heard of every committed change) — except when it runs without one
+// by design, behind a transaction pooler with no --listen-db, where every
+// verify reads the database.
 func (s *Server) ready(ctx context.Context) (cache string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -406,14 +406,21 @@ func (s *Server) ready(ctx context.Context) (cache string, err error) {
 	switch r := s.db.Replica; {
 	case s.cfg.CacheSize == 0:
 		return "off: --verify-cache-size is 0", nil
-	case r == nil:
-		return "on", nil
-	case r.Pooled():
+	case r != nil && r.Pooled():
 		_, why := r.Status()
 		return "off: " + why, nil
+	case r != nil:
+		if leased, why := r.Status(); !leased {
+			return "", errors.New("this replica cannot prove its verify cache is current: " + why)
+		}
 	}
-	if leased, why := s.db.Replica.Status(); !leased {
-		return "", errors.New("this replica cannot prove its verify cache is current: " + why)
+	// The first verifies after a start (a rolling deploy sends them as soon
+	// as this answers) would each read the database until the cache holds
+	// every secret; filling it takes a moment, once.
+	select {
+	case <-s.db.SQL.Cache().FirstFillTried():
+	default:
+		return "", errors.New("filling the verify cache with every secret (once, at start)")
 	}
 	return "on", nil
 }

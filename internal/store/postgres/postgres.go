@@ -173,6 +173,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		var wg sync.WaitGroup
 		wg.Go(func() { s.replica.Run(rctx) })
 		wg.Go(func() { s.watchLoop(rctx, s.replica.renewEvery) })
+		wg.Go(func() { s.KeepCacheFilled(rctx, s.log) })
 		s.stop = func() { cancel(); wg.Wait() }
 	}
 	return s, nil

@@ -43,6 +43,18 @@ func replicas(t *testing.T, leases ...time.Duration) []*postgres.Store {
 	return out
 }
 
+// waitFilled waits until s's verify cache holds every secret.
+func waitFilled(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.Cache().Complete() {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s did not fill its verify cache", s.Replica().ID())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func waitLease(t *testing.T, s *postgres.Store) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -251,6 +263,13 @@ func TestRateLimitSurvivesAClockStepBack(t *testing.T) {
 // the create names the new secret's hash, and waits for the replica to
 // drop its "not found" like any invalidation.
 func TestCreatedKeyIsFoundOnEveryReplicaAtOnce(t *testing.T) {
+	t.Run("CachedAsLookupsGo", func(t *testing.T) { testCreatedKeyIsFoundAtOnce(t, false) })
+	// Filled with every secret, the reader proves unknown secrets unknown
+	// from memory, and a create elsewhere makes its secret pending there.
+	t.Run("Filled", func(t *testing.T) { testCreatedKeyIsFoundAtOnce(t, true) })
+}
+
+func testCreatedKeyIsFoundAtOnce(t *testing.T, filled bool) {
 	dsn := pgtest.Shared(t).NewDatabase(t)
 	var hits, lookups, resyncs atomic.Int64
 	open := func(onLookup func(bool)) *postgres.Store {
@@ -274,6 +293,10 @@ func TestCreatedKeyIsFoundOnEveryReplicaAtOnce(t *testing.T) {
 	if err := w.CreateApp(ctx, store.App{Slug: "a", Name: "A", Scopes: []string{"read"}, KeyPrefix: "pa", CreatedAt: t0, UpdatedAt: t0}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	if filled {
+		r.Cache().Clear()
+		waitFilled(t, r)
+	}
 	startResyncs := resyncs.Load()
 	bystander := hash("never-created")
 	if _, err := r.LookupSecret(ctx, bystander); !errors.Is(err, store.ErrNotFound) {
@@ -293,6 +316,9 @@ func TestCreatedKeyIsFoundOnEveryReplicaAtOnce(t *testing.T) {
 		if _, err := r.LookupSecret(ctx, secret); err != nil {
 			t.Fatalf("key %d, created on another replica, is not found on this one right after the create returned: %v", i, err)
 		}
+	}
+	if filled && hits.Load() < 101 {
+		t.Fatalf("%d of %d lookups answered from memory: every unknown secret's should have been", hits.Load(), lookups.Load())
 	}
 	if hits.Load() < 50 {
 		t.Fatalf("%d of %d lookups answered from memory: the second NOT_FOUND of each secret should have been", hits.Load(), lookups.Load())

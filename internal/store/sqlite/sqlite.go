@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,7 +31,8 @@ var Migrations, _ = fs.Sub(migrations, "migrations")
 // Store is a store.Store on a SQLite file.
 type Store struct {
 	*sqlstore.Store
-	unlock func() error
+	unlock   func() error
+	stopFill func()
 }
 
 var _ store.Store = (*Store)(nil)
@@ -69,6 +71,8 @@ type Options struct {
 	CacheSize int
 	// OnCacheLookup, if set, hears whether each cached lookup was a hit.
 	OnCacheLookup func(hit bool)
+	// Logger hears how filling the verify cache went (nil: not logged).
+	Logger *slog.Logger
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -155,10 +159,25 @@ func open(ctx context.Context, path string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.Applied = applied
-	return &Store{Store: s}, nil
+	out := &Store{Store: s, stopFill: func() {}}
+	if cache != nil {
+		log := o.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		// The first fill is part of opening: a server on SQLite is ready
+		// with every secret in memory.
+		s.FillCacheNow(ctx, log)
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() { s.KeepCacheFilled(fctx, log); close(done) }()
+		out.stopFill = func() { cancel(); <-done }
+	}
+	return out, nil
 }
 
 func (s *Store) Close() error {
+	s.stopFill()
 	err := s.Store.Close()
 	if s.unlock != nil {
 		err = errors.Join(err, s.unlock())

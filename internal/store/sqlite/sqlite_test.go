@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,5 +228,72 @@ func TestOpenRefusesURIParameters(t *testing.T) {
 	var sync int
 	if err := s.DB().QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
 		t.Fatalf("synchronous = %d (%v), want 2 (FULL)", sync, err)
+	}
+}
+
+// Opening fills the verify cache with every secret when they all fit, so
+// that the first verify of any key, and every verify of a key that does not
+// exist, is answered from memory; when they do not fit, it says so and
+// fills as keys are verified.
+func TestOpenFillsTheVerifyCache(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keymint.db")
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := s.CreateApp(ctx, store.App{Slug: "acme", Name: "a", Scopes: []string{"read"}, KeyPrefix: "acme", CreatedAt: now, UpdatedAt: now}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	var hashes [][]byte
+	for i := range 3 {
+		h := keyformat.Hash(keyformat.Generate("acme"))
+		hashes = append(hashes, h[:])
+		k := store.Key{ID: fmt.Sprintf("key_%d", i), App: "acme", Name: "k", Scopes: []string{"read"}, Enabled: true, Start: "acme_x", CreatedAt: now}
+		if err := s.CreateKey(ctx, k, h[:], nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	for _, tc := range []struct {
+		size     int
+		complete bool
+		log      string
+	}{
+		{size: 10, complete: true, log: "verify cache filled"},
+		{size: 2, complete: false, log: "holds fewer secrets than the database has"},
+	} {
+		var log strings.Builder
+		var hits, lookups int
+		s, err := sqlite.Open(ctx, path, sqlite.Options{CacheSize: tc.size, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+			OnCacheLookup: func(hit bool) {
+				lookups++
+				if hit {
+					hits++
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Cache().Complete(); got != tc.complete || !strings.Contains(log.String(), tc.log) || !strings.Contains(log.String(), "secrets=3") {
+			t.Fatalf("cache size %d: complete %v, log:\n%s", tc.size, got, log.String())
+		}
+		for _, h := range hashes {
+			if _, err := s.LookupSecret(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		unknown := keyformat.Hash(keyformat.Generate("acme"))
+		if _, err := s.LookupSecret(ctx, unknown[:]); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("an unknown key: %v", err)
+		}
+		if tc.complete && hits != lookups {
+			t.Fatalf("a filled cache answered %d of %d first lookups from memory, want all", hits, lookups)
+		}
+		if !tc.complete && hits != 0 {
+			t.Fatalf("a cache too small to fill answered %d first lookups from memory", hits)
+		}
+		s.Close()
 	}
 }
